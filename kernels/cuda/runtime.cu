@@ -1,0 +1,103 @@
+/* runtime.cu — the CUDA runtime behind kernels/cuda_backend.h.
+ *
+ * Plain cudaMalloc (never managed memory); the accounting lives in
+ * core/mem.c. Copies are synchronous: the core's tensors are handed back to
+ * Lua between calls, so a later op must never see a half-finished copy.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "common.cuh"
+
+#define SW_CUDA_MAX 8
+static bool sticky[SW_CUDA_MAX];
+static char sticky_msg[SW_CUDA_MAX][256];
+
+extern "C" sw_status sw_cuda_fail(sw_ctx *ctx, int dev, cudaError_t e, const char *what,
+                                  const char *file, int line) {
+    /* Errors that poison the context: nothing on this device works after. */
+    bool is_sticky = e == cudaErrorIllegalAddress || e == cudaErrorLaunchFailure ||
+                     e == cudaErrorHardwareStackError || e == cudaErrorIllegalInstruction ||
+                     e == cudaErrorMisalignedAddress || e == cudaErrorInvalidPc ||
+                     e == cudaErrorECCUncorrectable;
+    sw_status st = e == cudaErrorMemoryAllocation ? SW_ENOMEM : SW_EDEVICE;
+    if (e == cudaErrorMemoryAllocation) cudaGetLastError(); /* not sticky: clear it */
+    sw_err(ctx, st, "cuda:%d: %s (%s) at %s:%d", dev, cudaGetErrorString(e), what, file, line);
+    if (is_sticky && dev >= 0 && dev < SW_CUDA_MAX) {
+        sticky[dev] = true;
+        snprintf(sticky_msg[dev], sizeof sticky_msg[dev], "%s", ctx ? ctx->msg : cudaGetErrorString(e));
+    }
+    return st;
+}
+
+extern "C" sw_status sw_cuda_usable(sw_ctx *ctx, int dev) {
+    if (dev >= 0 && dev < SW_CUDA_MAX && sticky[dev])
+        return sw_err(ctx, SW_EDEVICE,
+                      "cuda:%d is unusable after an earlier fatal error (%s); restart stepwise",
+                      dev, sticky_msg[dev]);
+    return SW_OK;
+}
+
+extern "C" int sw_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError(); /* no driver / no GPU: not an error for us */
+        return 0;
+    }
+    return n;
+}
+
+extern "C" sw_status sw_cuda_describe(sw_ctx *ctx, int dev, char *buf, size_t n) {
+    cudaDeviceProp p;
+    SW_CUDA_CHECK(ctx, dev, cudaGetDeviceProperties(&p, dev));
+    snprintf(buf, n, "%s, sm_%d%d, %.1f GiB", p.name, p.major, p.minor,
+             (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+    return SW_OK;
+}
+
+extern "C" sw_status sw_cuda_meminfo(sw_ctx *ctx, int dev, size_t *free_b, size_t *total_b) {
+    if (sw_cuda_usable(ctx, dev)) return ctx->status;
+    SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));
+    SW_CUDA_CHECK(ctx, dev, cudaMemGetInfo(free_b, total_b));
+    return SW_OK;
+}
+
+extern "C" sw_status sw_cuda_malloc(sw_ctx *ctx, int dev, size_t bytes, void **out) {
+    *out = NULL;
+    if (sw_cuda_usable(ctx, dev)) return ctx->status;
+    SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));
+    /* cudaMalloc(0) returns NULL; give zero-size tensors a real pointer. */
+    SW_CUDA_CHECK(ctx, dev, cudaMalloc(out, bytes ? bytes : 256));
+    return SW_OK;
+}
+
+extern "C" void sw_cuda_free(int dev, void *p) {
+    if (!p) return;
+    cudaSetDevice(dev);
+    cudaFree(p);
+}
+
+extern "C" sw_status sw_cuda_memcpy(sw_ctx *ctx, int dst_dev, void *dst, int src_dev,
+                                    const void *src, size_t bytes, int kind) {
+    int dev = kind == 0 ? dst_dev : src_dev;
+    if (sw_cuda_usable(ctx, dev)) return ctx->status;
+    SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));
+    if (kind == 2 && dst_dev != src_dev)
+        SW_CUDA_CHECK(ctx, dev, cudaMemcpyPeer(dst, dst_dev, src, src_dev, bytes));
+    else
+        SW_CUDA_CHECK(ctx, dev, cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+    return SW_OK;
+}
+
+extern "C" sw_status sw_cuda_memset0(sw_ctx *ctx, int dev, void *p, size_t bytes) {
+    if (sw_cuda_usable(ctx, dev)) return ctx->status;
+    SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));
+    SW_CUDA_CHECK(ctx, dev, cudaMemset(p, 0, bytes));
+    return SW_OK;
+}
+
+extern "C" sw_status sw_cuda_sync(sw_ctx *ctx, int dev) {
+    if (sw_cuda_usable(ctx, dev)) return ctx->status;
+    SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));
+    SW_CUDA_CHECK(ctx, dev, cudaDeviceSynchronize());
+    return SW_OK;
+}

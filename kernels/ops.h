@@ -1,0 +1,39 @@
+/* ops.h — every numeric op, declared once.
+ *
+ * Conventions (after llm.c): outputs first, inputs next, gradients prefixed
+ * with d, sizes last. Each op has a _cpu version (the readable reference)
+ * and, when the CUDA backend is built, a _cuda twin with the same arguments
+ * plus the device index; tests/gpu compares the two. Pointers are raw data
+ * on the op's device; shapes and dtypes have been checked by the caller
+ * (core/), so the ops themselves do not fail except on device errors.
+ */
+#ifndef SW_OPS_H
+#define SW_OPS_H
+
+#include <stdint.h>
+#include "../core/ctx.h"
+#include "../core/dtype.h"
+
+/* ---- scalar conversions (round to nearest even; NaN stays NaN) ---------- */
+uint16_t sw_f32_to_bf16(float f);
+float    sw_bf16_to_f32(uint16_t h);
+uint16_t sw_f32_to_f16(float f);
+float    sw_f16_to_f32(uint16_t h);
+
+/* ---- convert: dst[i] = (dst_t) src[i], for f32/f16/bf16/i32 ------------- */
+void      sw_convert_cpu(void *dst, sw_dtype dst_t, const void *src, sw_dtype src_t, int64_t n);
+sw_status sw_convert_cuda(sw_ctx *ctx, void *dst, sw_dtype dst_t, const void *src,
+                          sw_dtype src_t, int64_t n, int dev);
+
+/* ---- fill: dst[i] = v ---------------------------------------------------- */
+void      sw_fill_cpu(void *dst, sw_dtype t, double v, int64_t n);
+sw_status sw_fill_cuda(sw_ctx *ctx, void *dst, sw_dtype t, double v, int64_t n, int dev);
+
+/* ---- randn: dst[i] = scale * (N(0,1) sample number offset+i of stream seed)
+ * Counter-based (a hash of seed and index), so any slice of the stream can
+ * be produced independently and the CUDA twin yields the same numbers. */
+void      sw_randn_cpu(float *dst, uint64_t seed, uint64_t offset, float scale, int64_t n);
+sw_status sw_randn_cuda(sw_ctx *ctx, float *dst, uint64_t seed, uint64_t offset, float scale,
+                        int64_t n, int dev);
+
+#endif

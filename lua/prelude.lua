@@ -1,0 +1,139 @@
+-- prelude.lua — pure-Lua helpers of the sw module, compiled into the binary.
+--
+-- Pretty printing for the REPL and notebooks (sw.repr, sw.show), and the
+-- memory table (sw.mem). Everything here works on values the C side
+-- returns; none of it touches the core directly.
+
+local sw = sw
+
+-- Byte counts as people read them: 512 B, 12.0 MiB, 1.5 GiB.
+function sw.format_bytes(n)
+  local units = { "B", "KiB", "MiB", "GiB", "TiB" }
+  local u, a = 1, math.abs(n)
+  while a >= 1024 and u < #units do
+    a, n, u = a / 1024, n / 1024, u + 1
+  end
+  if u == 1 then return string.format("%d B", n) end
+  return string.format("%.1f %s", n, units[u])
+end
+
+---------------------------------------------------------------- sw.repr ----
+-- A readable, bounded rendering of any value: nested tables indented, keys
+-- sorted (array part first), cycles marked, long tables cut with a count.
+
+local MAX_ITEMS, MAX_DEPTH, WIDTH = 40, 4, 78
+
+local function is_identifier(k)
+  return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil
+end
+
+local function key_order(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return ta < tb end
+  if ta == "number" or ta == "string" then return a < b end
+  return tostring(a) < tostring(b)
+end
+
+local function scalar(v)
+  local t = type(v)
+  if t == "string" then return string.format("%q", v):gsub("\\\n", "\\n") end
+  if t == "number" and math.type(v) == "float" then
+    if v ~= v then return "nan" end
+    if v == math.huge then return "inf" elseif v == -math.huge then return "-inf" end
+    local s = string.format("%.14g", v)
+    if not s:find("[%.eEn]") then s = s .. ".0" end
+    return s
+  end
+  if t == "table" or t == "userdata" then
+    local mt = getmetatable(v)
+    if mt and type(mt) == "table" and mt.__tostring then return tostring(v) end
+  end
+  return tostring(v)
+end
+
+local function repr(v, indent, depth, seen)
+  if type(v) ~= "table" then return scalar(v) end
+  local mt = getmetatable(v)
+  if mt and type(mt) == "table" and mt.__tostring then return tostring(v) end
+  if seen[v] then return "<cycle>" end
+  if depth >= MAX_DEPTH then return "{...}" end
+  seen[v] = true
+  local n, parts, count = #v, {}, 0
+  for i = 1, n do
+    count = count + 1
+    if count > MAX_ITEMS then break end
+    parts[#parts + 1] = repr(v[i], indent .. "  ", depth + 1, seen)
+  end
+  local keys = {}
+  for k in pairs(v) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, key_order)
+  for _, k in ipairs(keys) do
+    count = count + 1
+    if count > MAX_ITEMS then break end
+    local ks = is_identifier(k) and k or ("[" .. scalar(k) .. "]")
+    parts[#parts + 1] = ks .. " = " .. repr(v[k], indent .. "  ", depth + 1, seen)
+  end
+  seen[v] = nil
+  local total = n + #keys
+  if total > MAX_ITEMS then parts[#parts + 1] = string.format("... (%d more)", total - MAX_ITEMS) end
+  if #parts == 0 then return "{}" end
+  local flat = "{ " .. table.concat(parts, ", ") .. " }"
+  if #flat + #indent <= WIDTH and not flat:find("\n") then return flat end
+  return "{\n" .. indent .. "  " .. table.concat(parts, ",\n" .. indent .. "  ") .. "\n" .. indent .. "}"
+end
+
+function sw.repr(v) return repr(v, "", 0, {}) end
+
+-- Print values the way the REPL echoes them.
+function sw.show(...)
+  local n = select("#", ...)
+  local out = {}
+  for i = 1, n do out[i] = sw.repr((select(i, ...))) end
+  print(table.concat(out, "\t"))
+end
+
+----------------------------------------------------------------- sw.mem ----
+-- The full memory table: every category on every device, now and peak
+-- (since the last sw.mem_reset_peak()), plus the host's resident set.
+
+local MemTable = { __name = "stepwise.MemTable" }
+
+MemTable.__tostring = function(m)
+  local fb = sw.format_bytes
+  local cols = {}
+  for _, d in ipairs(m.devices) do cols[#cols + 1] = d end
+  local w = 24
+  local lines = { string.format("%-13s", "memory") }
+  for _, d in ipairs(cols) do lines[1] = lines[1] .. string.format("%" .. w .. "s", d .. " now / peak") end
+  local function row(label, get)
+    local s = string.format("  %-11s", label)
+    for _, d in ipairs(cols) do s = s .. string.format("%" .. w .. "s", get(m[d])) end
+    lines[#lines + 1] = s
+  end
+  for _, c in ipairs(m.category_names) do
+    row(c, function(dev) return fb(dev.categories[c].now) .. " / " .. fb(dev.categories[c].peak) end)
+  end
+  row("total", function(dev) return fb(dev.now) .. " / " .. fb(dev.peak) end)
+  row("limit", function(dev) return dev.limit and fb(dev.limit) or "none" end)
+  row("device", function(dev)
+    return dev.device_total and (fb(dev.device_free) .. " free of " .. fb(dev.device_total)) or "?"
+  end)
+  lines[#lines + 1] = string.format("  %-11s%s (peak %s)", "host rss", fb(m.cpu.rss), fb(m.cpu.rss_peak))
+  return table.concat(lines, "\n")
+end
+
+-- sw.mem() returns the table and prints it, unless a front end is about to
+-- display the value itself (a bare `sw.mem()` in the REPL or a notebook).
+function sw.mem(opts)
+  if opts ~= nil then
+    if type(opts) ~= "table" then error("sw.mem: options must be a table", 2) end
+    for k in pairs(opts) do
+      if k ~= "quiet" then error(string.format("sw.mem: unknown option '%s' (valid options: quiet)", tostring(k)), 2) end
+    end
+  end
+  local m = setmetatable(sw._mem(), MemTable)
+  if not (opts and opts.quiet) and not sw._echoing() then print(m) end
+  return m
+end

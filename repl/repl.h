@@ -1,0 +1,41 @@
+/* repl.h — the terminal front end: running code with Ctrl-C support,
+ * scripts split into cells, and the interactive readline loop. */
+#ifndef REPL_H
+#define REPL_H
+
+#include <lua.h>
+#include <stdbool.h>
+
+/* Call the function below narg arguments on the stack (like lua_pcall) with
+ * a traceback handler and Ctrl-C armed: SIGINT raises the core's interrupt
+ * flag (C loops poll it) and a Lua hook (Lua code stops at the next
+ * instruction). On error the message is left on the stack and the full
+ * traceback is kept for repl_last_traceback(). */
+int         repl_docall(lua_State *L, int narg, int nres);
+const char *repl_last_traceback(lua_State *L);
+/* Print an error to stderr: "stepwise: msg" (+ traceback when asked). */
+void        repl_report(lua_State *L, const char *msg, bool traceback);
+
+typedef struct repl_script_opts {
+    bool replay;   /* echo each cell's source and its cost line */
+    bool pause;    /* wait for Enter before each cell */
+    bool color;    /* ANSI colours on stdout */
+} repl_script_opts;
+
+/* Run a file (NULL or "-" for stdin) cell by cell. 0 on success, 1 after
+ * reporting the first error. */
+int repl_run_file(lua_State *L, const char *path, const repl_script_opts *o);
+/* Run a string as one chunk named `name`. */
+int repl_run_string(lua_State *L, const char *code, const char *name);
+
+/* The interactive loop; returns the process exit code. */
+int repl_interactive(lua_State *L);
+
+/* Tab completion over globals, table fields and object methods. */
+void repl_completion_init(lua_State *L);
+
+/* Print the cost line for a finished cell if profiling is on. */
+struct lsw_cell;
+void repl_print_cost(const struct lsw_cell *c, bool color);
+
+#endif
