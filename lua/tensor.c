@@ -139,8 +139,8 @@ static int data_shape(lua_State *L, int idx, int64_t *shape) {
 static void fill_from(lua_State *L, int tbl, sw_tensor *t, int dim, int64_t *idx, sw_ctx *ctx) {
     int64_t len = (int64_t)luaL_len(L, tbl);
     if (len != t->shape[dim])
-        luaL_error(L, "sw.tensor: ragged data: dimension %d has %lld entries here, %lld elsewhere",
-                   dim + 1, (long long)len, (long long)t->shape[dim]);
+        luaL_error(L, "sw.tensor: ragged data: dimension %d has %I entries here, %I elsewhere",
+                   dim + 1, (lua_Integer)len, (lua_Integer)t->shape[dim]);
     for (int64_t i = 0; i < len; i++) {
         idx[dim] = i;
         lua_geti(L, tbl, i + 1);
@@ -150,8 +150,8 @@ static void fill_from(lua_State *L, int tbl, sw_tensor *t, int dim, int64_t *idx
         } else {
             int ok;
             lua_Number v = lua_tonumberx(L, -1, &ok);
-            if (!ok) luaL_error(L, "sw.tensor: entry %lld of dimension %d is %s, not a number",
-                                (long long)i + 1, dim + 1, luaL_typename(L, -1));
+            if (!ok) luaL_error(L, "sw.tensor: entry %I of dimension %d is %s, not a number",
+                                (lua_Integer)i + 1, dim + 1, luaL_typename(L, -1));
             lsw_check(L, ctx, sw_tensor_set(ctx, t, idx, v));
         }
         lua_pop(L, 1);
@@ -172,6 +172,10 @@ static int t_from_data(lua_State *L) {
     /* Build on the host, then move: element writes to a GPU one by one are slow. */
     lua_settop(L, 2);
     lsw_opts_check(L, 2, "sw.tensor", create_opts);
+    if (lua_isnil(L, 2)) {
+        lua_newtable(L);
+        lua_replace(L, 2);
+    }
     sw_dtype dt = opt_dtype(L, 2, "sw.tensor", SW_F32);
     sw_device dev = opt_device(L, 2, "sw.tensor", SW_DEV_CPU);
     lua_newtable(L); /* host-side options: same dtype/category, no device */
@@ -288,7 +292,8 @@ static int t_narrow(lua_State *L) {
     sw_ctx ctx;
     sw_ctx_init(&ctx);
     sw_tensor *v;
-    return finish_view(L, slot, &ctx, sw_tensor_narrow(&ctx, &v, t, d, start - 1, len), v);
+    sw_status st = sw_tensor_narrow(&ctx, &v, t, d, start - 1, len);
+    return finish_view(L, slot, &ctx, st, v);
 }
 
 static int t_transpose(lua_State *L) {
@@ -301,7 +306,8 @@ static int t_transpose(lua_State *L) {
     sw_ctx ctx;
     sw_ctx_init(&ctx);
     sw_tensor *v;
-    return finish_view(L, slot, &ctx, sw_tensor_transpose(&ctx, &v, t, d0, d1), v);
+    sw_status st = sw_tensor_transpose(&ctx, &v, t, d0, d1);
+    return finish_view(L, slot, &ctx, st, v);
 }
 
 static int t_reshape(lua_State *L) {
@@ -320,7 +326,8 @@ static int t_reshape(lua_State *L) {
     sw_ctx ctx;
     sw_ctx_init(&ctx);
     sw_tensor *v;
-    return finish_view(L, slot, &ctx, sw_tensor_reshape(&ctx, &v, t, n, shape), v);
+    sw_status st = sw_tensor_reshape(&ctx, &v, t, n, shape);
+    return finish_view(L, slot, &ctx, st, v);
 }
 
 static void index_args(lua_State *L, const sw_tensor *t, int first, int count, int64_t *idx) {
@@ -358,7 +365,7 @@ static int t_set(lua_State *L) {
 
 static int t_item(lua_State *L) {
     sw_tensor *t = lsw_check_tensor(L, 1);
-    if (sw_tensor_numel(t) != 1) luaL_error(L, "Tensor:item: needs exactly one element, this has %lld", (long long)sw_tensor_numel(t));
+    if (sw_tensor_numel(t) != 1) luaL_error(L, "Tensor:item: needs exactly one element, this has %I", (lua_Integer)sw_tensor_numel(t));
     int64_t idx[SW_MAX_DIMS] = {0};
     double v;
     sw_ctx ctx;
@@ -390,7 +397,7 @@ static int t_totable(lua_State *L) {
     sw_ctx_init(&ctx);
     if (t->ndim == 0) return t_item(L);
     if (sw_tensor_numel(t) > 10 * 1000 * 1000)
-        luaL_error(L, "Tensor:totable: %lld elements is too many for a Lua table", (long long)sw_tensor_numel(t));
+        luaL_error(L, "Tensor:totable: %I elements is too many for a Lua table", (lua_Integer)sw_tensor_numel(t));
     luaL_checkstack(L, 2 * SW_MAX_DIMS + 4, NULL);
     push_values(L, t, 0, idx, &ctx);
     return 1;

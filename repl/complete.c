@@ -73,7 +73,7 @@ static void add_members(lua_State *L, const char *pp, const char *partial, bool 
     int top = lua_gettop(L);
     for (int depth = 0; depth < 4; depth++) {
         if (lua_istable(L, -1)) add_table_keys(L, -1, pp, partial, plen, methods_only);
-        if (!lua_getmetatable(L, -1)) break;
+        if (!lua_getmetatable(L, -1)) break;                 /* cur mt */
         if (lua_getfield(L, -1, "__methods") == LUA_TTABLE) add_table_keys(L, -1, pp, partial, plen, false);
         lua_pop(L, 1);
         if (!methods_only && lua_getfield(L, -1, "__fields") == LUA_TTABLE) {
@@ -81,11 +81,13 @@ static void add_members(lua_State *L, const char *pp, const char *partial, bool 
                 add_cand(pp, lua_tostring(L, -1), plen, partial);
                 lua_pop(L, 1);
             }
-            lua_pop(L, 1);
+            lua_pop(L, 1); /* the non-string that ended the list */
         }
-        lua_pop(L, 1);
-        if (lua_getfield(L, -1, "__index") != LUA_TTABLE) break;
-        lua_remove(L, -2); /* walk on to the __index table */
+        lua_pop(L, 1);     /* __fields */
+        lua_pushliteral(L, "__index");
+        if (lua_rawget(L, -2) != LUA_TTABLE) break;         /* cur mt __index */
+        lua_remove(L, -2);
+        lua_remove(L, -2);                                   /* walk on from __index */
     }
     lua_settop(L, top);
 }
@@ -162,13 +164,9 @@ static void reset_cands(void) {
     ncands = 0;
 }
 
-static char **attempt(const char *text, int start, int end) {
-    (void)start;
-    (void)end;
-    lua_State *L = comp_L;
-    reset_cands();
-    rl_completion_append_character = '\0';
-    rl_attempted_completion_over = 1; /* never fall back to file names */
+/* Runs under lua_pcall: a bug here must never take the REPL down. */
+static int collect(lua_State *L) {
+    const char *text = lua_touserdata(L, 1);
     const char *sep = NULL;
     for (const char *p = text; *p; p++)
         if (*p == '.' || *p == ':') sep = p;
@@ -187,6 +185,21 @@ static char **attempt(const char *text, int start, int end) {
             free(pp);
         }
     }
+    lua_settop(L, top);
+    return 0;
+}
+
+static char **attempt(const char *text, int start, int end) {
+    (void)start;
+    (void)end;
+    lua_State *L = comp_L;
+    reset_cands();
+    rl_completion_append_character = '\0';
+    rl_attempted_completion_over = 1; /* never fall back to file names */
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, collect);
+    lua_pushlightuserdata(L, (void *)text);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) reset_cands();
     lua_settop(L, top);
     if (!ncands) return NULL;
     return rl_completion_matches(text, generator);

@@ -1,0 +1,50 @@
+-- test_options.lua — a typo in an option is an error that names it.
+local T = dofile("harness.lua")
+
+T.test("unknown keys are named, with a suggestion", function()
+  T.raises(function() sw.zeros({ 2 }, { devcie = "cpu" }) end, "sw.zeros: unknown option 'devcie' (did you mean 'device'?)")
+  T.raises(function() sw.zeros({ 2 }, { dtpye = "f32" }) end, "did you mean 'dtype'?")
+  local e = T.raises(function() sw.zeros({ 2 }, { colour = 1 }) end, "unknown option 'colour'")
+  T.eq(e:find("valid options: dtype, device", 1, true) ~= nil, true)
+  T.raises(function() sw.randn({ 2 }, { sead = 1 }) end, "did you mean 'seed'?")
+  T.raises(function() sw.mem({ quite = true }) end, "unknown option 'quite'")
+  T.raises(function() sw.zeros({ 2 }):to({ dev = "cpu" }) end, "Tensor:to: unknown option 'dev'")
+end)
+
+T.test("wrong value types are named", function()
+  T.raises(function() sw.zeros({ 2 }, { dtype = 3 }) end, "option 'dtype' must be a string, got number")
+  T.raises(function() sw.randn({ 2 }, { seed = 1.5 }) end, "option 'seed' must be an integer")
+  T.raises(function() sw.zeros({ 2 }, "f32") end, "options must be a table")
+  T.raises(function() sw.zeros({ 2 }, { [1] = "x" }) end, "option keys must be names")
+  T.raises(function() sw.zeros({ 2 }, { dtype = "f33" }) end, "unknown dtype 'f33'")
+  T.raises(function() sw.zeros({ 2 }, { category = "weight" }) end, "did you mean 'weights'?")
+end)
+
+T.test("profile switch", function()
+  local was = sw.profile(true)
+  T.eq(sw.profile(false), true)
+  T.eq(sw.profile(), false)
+  sw.profile(was)
+  T.raises(function() sw.profile("yes") end, "boolean expected")
+end)
+
+T.test("memory table", function()
+  local m = sw.mem({ quiet = true })
+  T.eq(m.devices[1], "cpu")
+  local sum = 0
+  for _, c in ipairs(m.category_names) do sum = sum + m.cpu.categories[c].now end
+  T.eq(sum, m.cpu.now)
+  T.eq(#m.category_names, 8)
+  T.eq(m.cpu.rss > 0, true)
+  local s = tostring(m)
+  T.eq(s:find("kv_cache", 1, true) ~= nil and s:find("host rss", 1, true) ~= nil, true)
+  local t = sw.zeros({ 1000 }, { category = "optimizer" })
+  sw.mem_reset_peak()
+  local m2 = sw.mem({ quiet = true })
+  T.eq(m2.cpu.categories.optimizer.now, 4000)
+  T.eq(m2.cpu.peak, m2.cpu.now)
+  t:free()
+  T.eq(sw.mem({ quiet = true }).cpu.peak, m2.cpu.now)  -- peak remembers
+end)
+
+T.done()
