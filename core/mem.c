@@ -71,7 +71,12 @@ void *sw_mem_alloc(sw_ctx *ctx, sw_device d, sw_mem_cat c, size_t bytes) {
         s->total_now -= bytes;
         s->now[c] -= bytes;
         s->allocs--;
+        size_t now = s->total_now;
         pthread_mutex_unlock(&acct[d].lock);
+        /* Say what was asked for and what is held, not only what CUDA said. */
+        if (ctx && ctx->status == SW_ENOMEM)
+            sw_err_prefix(ctx, "out of memory on %s: %s needs %.1f MiB, stepwise holds %.1f MiB there",
+                          sw_device_name(d, dn, sizeof dn), cat_names[c], bytes / 1048576.0, now / 1048576.0);
         return NULL;
     }
     pthread_mutex_lock(&acct[d].lock);

@@ -410,7 +410,13 @@ static void preview(luaL_Buffer *b, lua_State *L, sw_tensor *t, int dim, int64_t
     luaL_addchar(b, '[');
     for (int64_t i = 0; i < n; i++) {
         if (n > 6 && i == 3) {
-            luaL_addstring(b, "..., ");
+            luaL_addstring(b, "...,");
+            if (dim + 1 < t->ndim) {
+                luaL_addchar(b, '\n');
+                for (int k = 0; k <= dim; k++) luaL_addchar(b, ' ');
+            } else {
+                luaL_addchar(b, ' ');
+            }
             i = n - 3;
         }
         idx[dim] = i;
@@ -426,7 +432,14 @@ static void preview(luaL_Buffer *b, lua_State *L, sw_tensor *t, int dim, int64_t
                 luaL_addstring(b, num);
             }
         }
-        if (i + 1 < n) luaL_addstring(b, ", ");
+        if (i + 1 < n) {
+            if (dim + 1 < t->ndim) { /* one row per line, aligned under the bracket */
+                luaL_addstring(b, ",\n");
+                for (int k = 0; k <= dim; k++) luaL_addchar(b, ' ');
+            } else {
+                luaL_addstring(b, ", ");
+            }
+        }
     }
     luaL_addchar(b, ']');
 }

@@ -93,6 +93,19 @@ oom:
     return -1;
 }
 
+/* Only blank lines and "--" comments: a prose cell, shown but not run. */
+static bool comments_only(const char *s, size_t n) {
+    const char *end = s + n;
+    while (s < end) {
+        const char *eol = memchr(s, '\n', (size_t)(end - s));
+        if (!eol) eol = end;
+        const char *p = skip_blank(s, eol);
+        if (p < eol && *p != '\r' && !(eol - p >= 2 && p[0] == '-' && p[1] == '-')) return false;
+        s = eol + 1;
+    }
+    return true;
+}
+
 static char *read_all(const char *path, size_t *len) {
     FILE *f = path ? fopen(path, "rb") : stdin;
     if (!f) return NULL;
@@ -122,7 +135,9 @@ static bool pause_prompt(int i, int n, bool color) {
 }
 
 static void echo_cell(const cell *c, int i, int n, bool color) {
-    printf(color ? "\033[1;36m-- %%%% [%d/%d] %.*s\033[0m\n" : "-- %%%% [%d/%d] %.*s\n", i, n, c->title_len, c->title);
+    if (i > 0)
+        printf(color ? "\033[1;36m-- %%%% [%d/%d] %.*s\033[0m\n" : "-- %%%% [%d/%d] %.*s\n", i, n, c->title_len,
+               c->title);
     /* The source without trailing blank lines. */
     size_t len = c->body_len;
     while (len && (c->body[len - 1] == '\n' || c->body[len - 1] == '\r' || c->body[len - 1] == ' ')) len--;
@@ -154,11 +169,18 @@ int repl_run_file(lua_State *L, const char *path, const repl_script_opts *o) {
     const char *shown = from_stdin ? "stdin" : path;
     char *chunkname = malloc(strlen(shown) + 2);
     sprintf(chunkname, "@%s", shown);
+    int ncode = 0;
+    for (int i = 0; i < n; i++) ncode += !comments_only(cells[i].body, cells[i].body_len);
     int rc = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
+    for (int i = 0, k = 0; i < n && rc == 0; i++) {
         const cell *c = &cells[i];
-        if (o->pause && !pause_prompt(i + 1, n, o->color)) break;
-        if (o->replay) echo_cell(c, i + 1, n, o->color);
+        if (comments_only(c->body, c->body_len)) { /* prose: shown in a replay, never run */
+            if (o->replay) echo_cell(c, 0, ncode, o->color);
+            continue;
+        }
+        k++;
+        if (o->pause && !pause_prompt(k, ncode, o->color)) break;
+        if (o->replay) echo_cell(c, k, ncode, o->color);
         /* Pad so line numbers in errors match the file. */
         luaL_Buffer b;
         luaL_buffinit(L, &b);

@@ -24,7 +24,7 @@ extern "C" sw_status sw_cuda_fail(sw_ctx *ctx, int dev, cudaError_t e, const cha
     sw_err(ctx, st, "cuda:%d: %s (%s) at %s:%d", dev, cudaGetErrorString(e), what, file, line);
     if (is_sticky && dev >= 0 && dev < SW_CUDA_MAX) {
         sticky[dev] = true;
-        snprintf(sticky_msg[dev], sizeof sticky_msg[dev], "%s", ctx ? ctx->msg : cudaGetErrorString(e));
+        snprintf(sticky_msg[dev], sizeof sticky_msg[dev], "%.200s", ctx ? ctx->msg : cudaGetErrorString(e));
     }
     return st;
 }

@@ -38,7 +38,7 @@ def test_bare_expressions_print(repl):
     run(repl, "sw.profile(false)")
     assert run(repl, "{a = 1, b = {1, 2, 3}, [10] = true}").strip() == "{ [10] = true, a = 1, b = { 1, 2, 3 } }"
     t = run(repl, "sw.tensor({{1, 2}, {3, 4}})")
-    assert "Tensor f32[2, 2] cpu workspace" in t and "[[1, 2], [3, 4]]" in t
+    assert "Tensor f32[2, 2] cpu workspace" in t and "[[1, 2],\r\n [3, 4]]" in t
     # A statement prints nothing.
     assert run(repl, "x = 42").strip() == ""
     assert run(repl, "x").strip() == "42"

@@ -44,6 +44,16 @@ def test_replay_echoes_source_and_cost(stepwise_bin, env, tmp_path):
     assert "-256.0 KiB: workspace -256.0 KiB" in costs[2]
 
 
+def test_comment_cells_are_shown_not_run(stepwise_bin, env, tmp_path):
+    f = tmp_path / "prose.lua"
+    f.write_text("-- A lesson about tensors.\n--\n-- %% one\nprint('ran')\n-- %% a note\n-- only words here\n")
+    r = sh(stepwise_bin, env, "--replay", str(f))
+    assert r.returncode == 0, r.stderr
+    assert "  -- A lesson about tensors." in r.stdout
+    assert "-- %% [1/1] one" in r.stdout and "  -- only words here" in r.stdout
+    assert sum("| cpu" in l for l in r.stdout.splitlines()) == 1
+
+
 def test_pause_waits_and_q_quits(stepwise_bin, env, tmp_path):
     f = tmp_path / "lesson.lua"
     f.write_text(LESSON)
