@@ -10,6 +10,7 @@ static const sw_dtype_info table[SW_DTYPE_COUNT] = {
     [SW_F16]  = {"f16", 1, 2, false, true},
     [SW_BF16] = {"bf16", 1, 2, false, true},
     [SW_I32]  = {"i32", 1, 4, false, false},
+    [SW_U8]   = {"u8", 1, 1, false, false},
     [SW_Q8_0] = {"q8_0", 32, 34, true, false},   /* f16 scale + 32 x i8 */
     [SW_Q4_0] = {"q4_0", 32, 18, true, false},   /* f16 scale + 16 bytes of nibbles */
     [SW_Q4_1] = {"q4_1", 32, 20, true, false},   /* f16 scale, f16 min + nibbles */
@@ -41,6 +42,7 @@ bool sw_dtype_from_name(const char *name, sw_dtype *out) {
     if (!strcmp(name, "float16") || !strcmp(name, "half")) { *out = SW_F16; return true; }
     if (!strcmp(name, "bfloat16")) { *out = SW_BF16; return true; }
     if (!strcmp(name, "int32")) { *out = SW_I32; return true; }
+    if (!strcmp(name, "uint8")) { *out = SW_U8; return true; }
     return false;
 }
 

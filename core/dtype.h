@@ -19,6 +19,7 @@ typedef enum sw_dtype {
     SW_F16,
     SW_BF16,
     SW_I32,
+    SW_U8,   /* raw bytes: bitsandbytes packs NF4 codes as uint8 */
     SW_Q8_0,
     SW_Q4_0,
     SW_Q4_1,

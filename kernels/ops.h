@@ -36,4 +36,18 @@ void      sw_randn_cpu(float *dst, uint64_t seed, uint64_t offset, float scale, 
 sw_status sw_randn_cuda(sw_ctx *ctx, float *dst, uint64_t seed, uint64_t offset, float scale,
                         int64_t n, int dev);
 
+/* ---- dequantize: dst[i] = element i of n elements stored as type t ------
+ * t is any dtype: f32/f16/bf16 convert; q8_0, q4_0, q4_1, q4_k, q5_k, q6_k
+ * decode GGUF blocks (n a multiple of the block). Bit-exact with the gguf
+ * package's numpy dequantizers. */
+void sw_dequant_cpu(float *dst, const void *src, sw_dtype t, int64_t n);
+
+/* ---- NF4 (bitsandbytes layout) ---------------------------------------------
+ * codes: n/2 bytes, element 2k in the high nibble of byte k, element 2k+1 in
+ * the low nibble; absmax: one float per 64 elements; value = table[code] *
+ * absmax. n is a multiple of 64. */
+extern const float sw_nf4_table[16];
+void sw_nf4_quant_cpu(uint8_t *codes, float *absmax, const float *src, int64_t n);
+void sw_nf4_dequant_cpu(float *dst, const uint8_t *codes, const float *absmax, int64_t n);
+
 #endif

@@ -344,7 +344,7 @@ static int t_get(lua_State *L) {
     sw_ctx ctx;
     sw_ctx_init(&ctx);
     lsw_check(L, &ctx, sw_tensor_get(&ctx, t, idx, &v));
-    if (t->dtype == SW_I32) lua_pushinteger(L, (lua_Integer)v);
+    if (!sw_dtype_info_of(t->dtype)->floating) lua_pushinteger(L, (lua_Integer)v);
     else lua_pushnumber(L, v);
     return 1;
 }
@@ -428,7 +428,7 @@ static void preview(luaL_Buffer *b, lua_State *L, sw_tensor *t, int dim, int64_t
                 luaL_addstring(b, "?");
             } else {
                 char num[32];
-                snprintf(num, sizeof num, t->dtype == SW_I32 ? "%.0f" : "%.4g", v);
+                snprintf(num, sizeof num, sw_dtype_info_of(t->dtype)->floating ? "%.4g" : "%.0f", v);
                 luaL_addstring(b, num);
             }
         }

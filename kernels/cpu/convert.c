@@ -69,6 +69,7 @@ static inline float load_f32(const void *p, sw_dtype t, int64_t i) {
     case SW_F16: return sw_f16_to_f32(((const uint16_t *)p)[i]);
     case SW_BF16: return sw_bf16_to_f32(((const uint16_t *)p)[i]);
     case SW_I32: return (float)((const int32_t *)p)[i];
+    case SW_U8: return (float)((const uint8_t *)p)[i];
     default: return NAN;
     }
 }
@@ -79,6 +80,7 @@ static inline void store_f32(void *p, sw_dtype t, int64_t i, float v) {
     case SW_F16: ((uint16_t *)p)[i] = sw_f32_to_f16(v); break;
     case SW_BF16: ((uint16_t *)p)[i] = sw_f32_to_bf16(v); break;
     case SW_I32: ((int32_t *)p)[i] = (int32_t)lrintf(v); break;
+    case SW_U8: ((uint8_t *)p)[i] = (uint8_t)lrintf(fminf(fmaxf(v, 0.0f), 255.0f)); break;
     default: break;
     }
 }
@@ -96,6 +98,10 @@ void sw_fill_cpu(void *dst, sw_dtype t, double v, int64_t n) {
     if (t == SW_I32) {
         int32_t x = (int32_t)llround(v);
         for (int64_t i = 0; i < n; i++) ((int32_t *)dst)[i] = x;
+        return;
+    }
+    if (t == SW_U8) {
+        memset(dst, (int)lrint(fmin(fmax(v, 0), 255)), (size_t)n);
         return;
     }
     for (int64_t i = 0; i < n; i++) store_f32(dst, t, i, (float)v);

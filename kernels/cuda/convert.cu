@@ -15,6 +15,7 @@ __device__ __forceinline__ float ld(const void *p, int t, long long i) {
     case SW_F16: return __half2float(((const __half *)p)[i]);
     case SW_BF16: return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
     case SW_I32: return (float)((const int32_t *)p)[i];
+    case SW_U8: return (float)((const uint8_t *)p)[i];
     }
     return __int_as_float(0x7fc00000);
 }
@@ -25,6 +26,7 @@ __device__ __forceinline__ void st(void *p, int t, long long i, float v) {
     case SW_F16: ((__half *)p)[i] = __float2half_rn(v); break;
     case SW_BF16: ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v); break;
     case SW_I32: ((int32_t *)p)[i] = __float2int_rn(v); break;
+    case SW_U8: ((uint8_t *)p)[i] = (uint8_t)__float2int_rn(fminf(fmaxf(v, 0.0f), 255.0f)); break;
     }
 }
 
@@ -38,6 +40,7 @@ __global__ void fill_kernel(void *dst, int t, float v, int32_t iv, long long n) 
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)gridDim.x * blockDim.x) {
         if (t == SW_I32) ((int32_t *)dst)[i] = iv;
+        else if (t == SW_U8) ((uint8_t *)dst)[i] = (uint8_t)min(max(iv, 0), 255);
         else st(dst, t, i, v);
     }
 }
