@@ -403,6 +403,25 @@ static int t_totable(lua_State *L) {
     return 1;
 }
 
+/* t:tobytes() -> the raw little-endian elements as a Lua string (like
+ * numpy's tobytes): how tests and tools hand tensors to other programs. */
+static int t_tobytes(lua_State *L) {
+    sw_tensor *t = lsw_check_tensor(L, 1);
+    sw_ctx ctx;
+    sw_ctx_init(&ctx);
+    sw_tensor *c = NULL;
+    if (sw_tensor_device(t) != SW_DEV_CPU || !sw_tensor_is_contiguous(t))
+        lsw_check(L, &ctx, sw_tensor_to(&ctx, &c, t, SW_DEV_CPU, t->dtype));
+    const sw_tensor *src = c ? c : t;
+    luaL_Buffer b;
+    size_t n = sw_tensor_nbytes(src);
+    char *p = luaL_buffinitsize(L, &b, n);
+    memcpy(p, sw_tensor_data(src), n);
+    sw_tensor_free(c);
+    luaL_pushresultsize(&b, n);
+    return 1;
+}
+
 /* ---- display ----------------------------------------------------------------
  * Up to 6 entries per dimension (first 3, "...", last 3), like numpy. */
 static void preview(luaL_Buffer *b, lua_State *L, sw_tensor *t, int dim, int64_t *idx, sw_ctx *ctx) {
@@ -529,7 +548,7 @@ static const luaL_Reg methods[] = {
     {"free", t_free},   {"to", t_to},           {"clone", t_clone},     {"copy", t_copy},
     {"fill", t_fill},   {"narrow", t_narrow},   {"t", t_transpose},     {"transpose", t_transpose},
     {"reshape", t_reshape}, {"get", t_get},     {"set", t_set},         {"item", t_item},
-    {"totable", t_totable}, {NULL, NULL}};
+    {"totable", t_totable}, {"tobytes", t_tobytes}, {NULL, NULL}};
 
 static const luaL_Reg metamethods[] = {
     {"__gc", t_gc}, {"__close", t_gc}, {"__tostring", t_tostring}, {"__len", t_len},

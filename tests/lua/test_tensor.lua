@@ -59,6 +59,15 @@ T.test("conversions and copies", function()
   T.eq(a:get(1), 1.0)
 end)
 
+T.test("tobytes", function()
+  local t = sw.tensor({ { 1, 2 }, { 3, 4 } }):t()     -- strided: copied first
+  local s = t:tobytes()
+  T.eq(#s, 16)
+  T.eq(select(2, string.unpack("<f", s, 5)), 9)     -- next offset after element 2
+  T.eq(string.unpack("<f", s, 5), 3.0)               -- row-major of the transpose
+  T.eq(#sw.zeros({ 3 }, { dtype = "bf16" }):tobytes(), 6)
+end)
+
 T.test("randn is seeded", function()
   local x = sw.randn({ 1000 }, { seed = 7 })
   local y = sw.randn({ 1000 }, { seed = 7 })
