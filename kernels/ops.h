@@ -10,6 +10,7 @@
 #ifndef SW_OPS_H
 #define SW_OPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "../core/ctx.h"
 #include "../core/dtype.h"
@@ -35,6 +36,22 @@ sw_status sw_fill_cuda(sw_ctx *ctx, void *dst, sw_dtype t, double v, int64_t n, 
 void      sw_randn_cpu(float *dst, uint64_t seed, uint64_t offset, float scale, int64_t n);
 sw_status sw_randn_cuda(sw_ctx *ctx, float *dst, uint64_t seed, uint64_t offset, float scale,
                         int64_t n, int dev);
+
+/* ---- transformer layers (kernels/cpu/layers.c) ---------------------------
+ * rmsnorm: y = x / sqrt(mean(x^2) + eps) * w, per row of C.
+ * rope: rotate q or k (T, H, D) in place by pos[t] * inv_freq[i]; pairs are
+ *   (2i, 2i+1) when interleaved, else (i, i + D/2).
+ * swiglu: out = silu(gate) * up.
+ * attention: q (T, Hq, D) at positions pos0.. against k, v (S, Hkv, D) for
+ *   positions 0..pos0+T-1; causal, GQA (Hq/Hkv query heads share a kv head),
+ *   window > 0 limits each query to the last `window` positions. scratch
+ *   holds pos0+T floats. */
+void sw_rmsnorm_cpu(float *y, const float *x, const float *w, float eps, int64_t T, int64_t C);
+void sw_rope_cpu(float *x, const int32_t *pos, const float *inv_freq, bool interleaved, int64_t T,
+                 int64_t H, int64_t D);
+void sw_swiglu_cpu(float *out, const float *gate, const float *up, int64_t n);
+void sw_attention_cpu(float *out, const float *q, const float *k, const float *v, float *scratch,
+                      int64_t pos0, int64_t window, int64_t T, int64_t Hq, int64_t Hkv, int64_t D);
 
 /* ---- dequantize: dst[i] = element i of n elements stored as type t ------
  * t is any dtype: f32/f16/bf16 convert; q8_0, q4_0, q4_1, q4_k, q5_k, q6_k

@@ -137,3 +137,10 @@ function sw.mem(opts)
   if not (opts and opts.quiet) and not sw._echoing() then print(m) end
   return m
 end
+
+-- Where generated tokens go as they arrive. The Jupyter kernel replaces
+-- this to send stream messages; the REPL writes to the terminal.
+function sw._stream(text)
+  io.write(text)
+  io.flush()
+end

@@ -1,0 +1,123 @@
+/* load_hf.c — a model from a Hugging Face directory: config.json and
+ * model.safetensors (or shards). Names follow transformers' Llama, Mistral,
+ * Qwen2 and Qwen3 classes (model.layers.N.self_attn.q_proj.weight, ...).
+ * HF keeps rotary halves apart, so rope_interleaved stays false.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "bnb.h"
+#include "load.h"
+#include "safetensors.h"
+
+typedef struct hf {
+    sw_st *st;
+    const char *dir;
+    sw_load_quant q;
+} hf;
+
+static const sw_st_tensor *need(sw_ctx *ctx, const hf *h, const char *name, int ndim, int64_t rows, int64_t cols) {
+    const sw_st_tensor *t = sw_st_find(h->st, name);
+    if (!t) {
+        sw_err(ctx, SW_EFORMAT, "%s: tensor %s is missing", h->dir, name);
+        return NULL;
+    }
+    bool ok = t->ndim == ndim && (ndim == 1 ? t->shape[0] == cols : t->shape[0] == rows && t->shape[1] == cols);
+    if (!ok) {
+        sw_err(ctx, SW_EFORMAT, "%s: tensor %s has %d dimension(s) (%lld, ...), expected (%lld%s%lld)", t->file, name,
+               t->ndim, (long long)(t->ndim ? t->shape[0] : 0), (long long)(ndim == 1 ? cols : rows),
+               ndim == 1 ? ")" : ", ", (long long)(ndim == 1 ? 0 : cols));
+        if (ndim == 1) snprintf(ctx->msg, sizeof ctx->msg, "%s: tensor %s should be a vector of %lld", t->file, name, (long long)cols);
+        return NULL;
+    }
+    if (t->dtype != SW_F32 && t->dtype != SW_F16 && t->dtype != SW_BF16) {
+        sw_err(ctx, SW_EUNSUPPORTED, "%s: tensor %s is %s; weights must be F32, F16 or BF16", t->file, name, t->dtype_name);
+        return NULL;
+    }
+    return t;
+}
+
+static sw_status vec(sw_ctx *ctx, const hf *h, sw_tensor **out, const char *name, int64_t n) {
+    const sw_st_tensor *t = need(ctx, h, name, 1, 1, n);
+    if (!t) return ctx->status;
+    return sw_load_f32(ctx, out, t->data, t->dtype, 1, &n, name);
+}
+
+static sw_status lin(sw_ctx *ctx, const hf *h, sw_linear *l, const char *prefix, int64_t rows, int64_t cols,
+                     sw_load_quant q, bool bias) {
+    char n[256];
+    snprintf(n, sizeof n, "%s.weight", prefix);
+    if (sw_bnb_present(h->st, n)) { /* a pre-quantized (bnb-4bit) checkpoint */
+        if (sw_bnb_load_linear(ctx, h->st, n, rows, cols, q, l)) return ctx->status;
+    } else {
+        const sw_st_tensor *t = need(ctx, h, n, 2, rows, cols);
+        if (!t || sw_load_linear(ctx, l, t->data, t->dtype, rows, cols, q, n)) return ctx->status;
+    }
+    if (bias) {
+        snprintf(n, sizeof n, "%s.bias", prefix);
+        return vec(ctx, h, &l->b, n, rows);
+    }
+    return SW_OK;
+}
+
+sw_status sw_load_hf(sw_ctx *ctx, const char *dir, const sw_load_opts *o, sw_model **out) {
+    *out = NULL;
+    char p[4096];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    sw_model_config cfg;
+    if (sw_config_from_hf_json(ctx, p, &cfg)) return ctx->status;
+    hf h = {NULL, dir, o->quant};
+    if (sw_st_open(ctx, dir, &h.st)) return ctx->status;
+    sw_model *m;
+    if (sw_model_new(ctx, &cfg, &m)) {
+        sw_st_close(h.st);
+        return sw_err_prefix(ctx, "%s", p);
+    }
+    const sw_model_config *c = &m->cfg;
+    const int64_t C = c->hidden, D = c->head_dim, FF = c->intermediate;
+    const int64_t qd = c->n_heads * D, kvd = c->n_kv_heads * D;
+    sw_load_quant eq = o->quant == SW_LOAD_NF4 ? SW_LOAD_KEEP : o->quant; /* embeddings never NF4 */
+    char n[256];
+    sw_linear e;
+    const sw_st_tensor *emb = need(ctx, &h, "model.embed_tokens.weight", 2, c->vocab, C);
+    if (!emb || sw_load_linear(ctx, &e, emb->data, emb->dtype, c->vocab, C, eq, "model.embed_tokens.weight")) goto fail;
+    m->embed = e.w;
+    if (vec(ctx, &h, &m->norm, "model.norm.weight", C)) goto fail;
+    if (c->tie_embeddings || !sw_st_find(h.st, "lm_head.weight")) {
+        m->lm_head.w = m->embed;
+        m->lm_head.out = c->vocab;
+        m->lm_head.in = C;
+        m->cfg.tie_embeddings = true;
+    } else if (lin(ctx, &h, &m->lm_head, "lm_head", c->vocab, C, eq, false)) {
+        goto fail;
+    }
+    for (int64_t i = 0; i < c->n_layers; i++) {
+        sw_layer *L = &m->layers[i];
+#define NM(s) (snprintf(n, sizeof n, "model.layers.%lld." s, (long long)i), n)
+        if (vec(ctx, &h, &L->attn_norm, NM("input_layernorm.weight"), C) ||
+            vec(ctx, &h, &L->mlp_norm, NM("post_attention_layernorm.weight"), C) ||
+            lin(ctx, &h, &L->q, NM("self_attn.q_proj"), qd, C, o->quant, c->qkv_bias) ||
+            lin(ctx, &h, &L->k, NM("self_attn.k_proj"), kvd, C, o->quant, c->qkv_bias) ||
+            lin(ctx, &h, &L->v, NM("self_attn.v_proj"), kvd, C, o->quant, c->qkv_bias) ||
+            lin(ctx, &h, &L->o, NM("self_attn.o_proj"), C, qd, o->quant, false) ||
+            lin(ctx, &h, &L->gate, NM("mlp.gate_proj"), FF, C, o->quant, false) ||
+            lin(ctx, &h, &L->up, NM("mlp.up_proj"), FF, C, o->quant, false) ||
+            lin(ctx, &h, &L->down, NM("mlp.down_proj"), C, FF, o->quant, false))
+            goto fail;
+        if (c->qk_norm && (vec(ctx, &h, &L->q_norm, NM("self_attn.q_norm.weight"), D) ||
+                           vec(ctx, &h, &L->k_norm, NM("self_attn.k_norm.weight"), D)))
+            goto fail;
+#undef NM
+    }
+    int64_t max_seq = o->max_seq > 0 ? o->max_seq : (c->max_pos < 2048 ? c->max_pos : 2048);
+    if (sw_model_finish(ctx, m, max_seq)) goto fail;
+    snprintf(m->source, sizeof m->source, "%s", dir);
+    snprintf(m->quant, sizeof m->quant, "%s", m->layers[0].q.nf4 ? "nf4" : sw_dtype_name(m->layers[0].q.w->dtype));
+    sw_st_close(h.st);
+    *out = m;
+    return SW_OK;
+fail:
+    sw_model_free(m);
+    sw_st_close(h.st);
+    return ctx->status;
+}
