@@ -10,6 +10,12 @@
  *   5. padding to general.alignment (default 32), then the tensor data.
  * Every count, length and offset is checked against the bytes left before
  * anything is allocated or read; errors name the file and the field.
+ * Rejected: versions other than 2 and 3, arrays of arrays, duplicate keys or
+ * tensor names, keys and names that are not UTF-8 (or hold a NUL), n_dims
+ * outside 1..4, a general.alignment that is not a u32 power of two, tensor
+ * data that is misaligned or past the end, and ggml type numbers ggml does
+ * not define. Types ggml defines but stepwise cannot decode (q5_0, iq*, ...)
+ * open with dtype SW_DTYPE_COUNT, so the file can still be inspected.
  * The file is mmapped read-only; tensor data pointers point into the map
  * and stay valid until sw_gguf_close().
  */
@@ -22,6 +28,8 @@
 
 #include "ctx.h"
 #include "dtype.h"
+#include "mem.h"
+#include "tensor.h"
 
 typedef struct sw_gguf sw_gguf;
 
@@ -30,6 +38,12 @@ typedef enum sw_gguf_type {
     SW_GGUF_I32 = 5, SW_GGUF_F32 = 6, SW_GGUF_BOOL = 7, SW_GGUF_STRING = 8, SW_GGUF_ARRAY = 9,
     SW_GGUF_U64 = 10, SW_GGUF_I64 = 11, SW_GGUF_F64 = 12
 } sw_gguf_type;
+
+/* "u8" ... "f64", "string", "array"; "?" for anything else. */
+const char *sw_gguf_type_name(sw_gguf_type t);
+/* ggml's name for a tensor type number in lower case ("q4_k", "iq2_xxs"),
+ * or NULL for a number ggml does not define. */
+const char *sw_gguf_ggml_type_name(uint32_t ggml_type);
 
 typedef struct sw_gguf_tensor {
     const char *name;        /* NUL-terminated, owned by the reader */
@@ -46,6 +60,8 @@ sw_status sw_gguf_open(sw_ctx *ctx, const char *path, sw_gguf **out);
 void      sw_gguf_close(sw_gguf *g);   /* NULL is fine */
 const char *sw_gguf_path(const sw_gguf *g);
 uint32_t  sw_gguf_version(const sw_gguf *g);
+uint32_t  sw_gguf_alignment(const sw_gguf *g);   /* general.alignment, or 32 */
+uint64_t  sw_gguf_data_offset(const sw_gguf *g); /* file offset of the data section */
 
 /* ---- metadata ---- */
 int64_t      sw_gguf_n_kv(const sw_gguf *g);
@@ -69,5 +85,12 @@ const void *sw_gguf_arr_data(const sw_gguf *g, const char *key);
 int64_t sw_gguf_n_tensors(const sw_gguf *g);
 const sw_gguf_tensor *sw_gguf_tensor_at(const sw_gguf *g, int64_t i);
 const sw_gguf_tensor *sw_gguf_find_tensor(const sw_gguf *g, const char *name); /* NULL if absent */
+
+/* A new contiguous host tensor holding t, shape outermost first (ne
+ * reversed), named after it and charged to cat. dtype SW_F32 dequantizes
+ * (any type stepwise decodes); dtype == t->dtype copies the raw blocks.
+ * SW_EUNSUPPORTED for a type stepwise cannot decode; SW_EINTR on Ctrl-C. */
+sw_status sw_gguf_load(sw_ctx *ctx, const sw_gguf *g, const sw_gguf_tensor *t, sw_dtype dtype,
+                       sw_mem_cat cat, sw_tensor **out);
 
 #endif

@@ -89,6 +89,7 @@ int luaopen_sw(lua_State *L) {
     lsw_open_tensor(L);
     lsw_open_mem(L);
     lsw_open_model(L);
+    lsw_open_gguf(L);
     return 1;
 }
 
