@@ -47,6 +47,7 @@ void *lsw_check_object(lua_State *L, int idx, const char *tname, const char *wha
 void lsw_open_tensor(lua_State *L);
 void lsw_open_mem(lua_State *L);
 void lsw_open_model(lua_State *L);
+void lsw_open_bench(lua_State *L);
 void lsw_open_gguf(lua_State *L);
 sw_tensor *lsw_check_tensor(lua_State *L, int idx);
 void       lsw_push_tensor(lua_State *L, sw_tensor *t); /* takes ownership */

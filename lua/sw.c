@@ -37,6 +37,12 @@ static int sw_profile(lua_State *L) {
     return 1;
 }
 
+/* sw.now() -> monotonic seconds, for timing cells and benchmarks. */
+static int sw_now_(lua_State *L) {
+    lua_pushnumber(L, lsw_now());
+    return 1;
+}
+
 static int sw_echoing_get(lua_State *L) {
     lua_pushboolean(L, echoing);
     return 1;
@@ -78,7 +84,7 @@ static int sw_devices(lua_State *L) {
 
 static const luaL_Reg functions[] = {
     {"profile", sw_profile}, {"sleep", sw_sleep}, {"devices", sw_devices},
-    {"_echoing", sw_echoing_get}, {NULL, NULL}};
+    {"_echoing", sw_echoing_get}, {"now", sw_now_}, {NULL, NULL}};
 
 int luaopen_sw(lua_State *L) {
     luaL_newlib(L, functions);
@@ -89,6 +95,7 @@ int luaopen_sw(lua_State *L) {
     lsw_open_tensor(L);
     lsw_open_mem(L);
     lsw_open_model(L);
+    lsw_open_bench(L);
     lsw_open_gguf(L);
     return 1;
 }
