@@ -118,6 +118,7 @@ struct sw_gguf {
     uint32_t version, alignment;
     const uint8_t *map;
     size_t size;
+    bool mapped;            /* false: a caller's buffer (sw_gguf_open_buffer) */
     uint64_t data_offset;
     int64_t n_kv, n_tensors;
     kv *kvs;
@@ -493,6 +494,7 @@ sw_status sw_gguf_open(sw_ctx *ctx, const char *path, sw_gguf **out) {
             goto fail;
         }
         g->map = m;
+        g->mapped = true;
     }
     close(fd);
     rd r = {.g = g, .ctx = ctx};
@@ -507,6 +509,27 @@ fail:
     }
 }
 
+sw_status sw_gguf_open_buffer(sw_ctx *ctx, const char *name, const void *data, size_t size, sw_gguf **out) {
+    *out = NULL;
+    sw_gguf *g = calloc(1, sizeof *g);
+    char *p = strdup(name);
+    if (!g || !p) {
+        free(g);
+        free(p);
+        return sw_err(ctx, SW_ENOMEM, "%s: out of memory", name);
+    }
+    g->path = p;
+    g->map = data;
+    g->size = size;
+    rd r = {.g = g, .ctx = ctx};
+    if (parse(&r)) {
+        sw_gguf_close(g);
+        return ctx->status;
+    }
+    *out = g;
+    return SW_OK;
+}
+
 void sw_gguf_close(sw_gguf *g) {
     if (!g) return;
     for (int64_t i = 0; i < g->n_kv; i++) {
@@ -518,7 +541,7 @@ void sw_gguf_close(sw_gguf *g) {
     free(g->tensors);
     free(g->kv_hash);
     free(g->t_hash);
-    if (g->map) munmap((void *)g->map, g->size);
+    if (g->mapped) munmap((void *)g->map, g->size);
     free(g->path);
     free(g);
 }

@@ -57,6 +57,11 @@ typedef struct sw_gguf_tensor {
 } sw_gguf_tensor;
 
 sw_status sw_gguf_open(sw_ctx *ctx, const char *path, sw_gguf **out);
+/* The same from size bytes at data, which must outlive the sw_gguf; name
+ * stands for the path in messages. Lets tests give the reader a buffer of
+ * the exact size, so a sanitizer catches any read past the end (reads past
+ * the end of a mapped file land in the last page's zero fill unnoticed). */
+sw_status sw_gguf_open_buffer(sw_ctx *ctx, const char *name, const void *data, size_t size, sw_gguf **out);
 void      sw_gguf_close(sw_gguf *g);   /* NULL is fine */
 const char *sw_gguf_path(const sw_gguf *g);
 uint32_t  sw_gguf_version(const sw_gguf *g);
