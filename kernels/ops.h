@@ -63,8 +63,29 @@ void sw_dequant_cpu(float *dst, const void *src, sw_dtype t, int64_t n);
  * codes: n/2 bytes, element 2k in the high nibble of byte k, element 2k+1 in
  * the low nibble; absmax: one float per 64 elements; value = table[code] *
  * absmax. n is a multiple of 64. */
+#define SW_NF4_BLOCK 64          /* elements per absmax */
+#define SW_NF4_NESTED_BLOCK 256  /* absmax values per second-level scale */
 extern const float sw_nf4_table[16];
 void sw_nf4_quant_cpu(uint8_t *codes, float *absmax, const float *src, int64_t n);
 void sw_nf4_dequant_cpu(float *dst, const uint8_t *codes, const float *absmax, int64_t n);
+
+/* Double quantization of the absmax (bnb's compress_statistics=True):
+ * offset = mean(absmax); absmax - offset quantized to 8 bits with the signed
+ * dynamic map in blocks of SW_NF4_NESTED_BLOCK, one float absmax2 per block
+ * (ceil(nblocks / 256) of them). scratch: nblocks floats. Inverse:
+ * absmax[i] = map[q[i]] * absmax2[i / 256] + offset; map NULL = the dynamic
+ * map (checkpoints store theirs as nested_quant_map). */
+void sw_nf4_double_quant_cpu(uint8_t *qabsmax, float *absmax2, float *offset,
+                             const float *absmax, int64_t nblocks, float *scratch);
+void sw_nf4_double_dequant_cpu(float *absmax, const uint8_t *qabsmax, const float *absmax2,
+                               const float *map, float offset, int64_t nblocks);
+/* bnb's create_dynamic_map(signed=True): 256 sorted float32 values in [-1, 1]. */
+void sw_dynamic_map_signed(float map[256]);
+/* bnb's quantize_blockwise / dequantize_blockwise: 8-bit codes into a sorted
+ * 256-entry map, one absmax per block (the last block may be short). */
+void sw_blockwise8_quant_cpu(uint8_t *q, float *absmax, const float *src, const float *map,
+                             int64_t n, int64_t block);
+void sw_blockwise8_dequant_cpu(float *dst, const uint8_t *q, const float *absmax,
+                               const float *map, int64_t n, int64_t block);
 
 #endif
