@@ -67,6 +67,23 @@ sw_status sw_load_linear(sw_ctx *ctx, sw_linear *l, const void *src, sw_dtype sr
             sw_nf4_quant_cpu(codes + e0 / 2, absmax + e0 / 64, row, ne);
         }
         free(row);
+        /* bitsandbytes' double quantization (compress_statistics=True):
+         * the absmax goes through 8 bits and back, so the weights are the
+         * very values a QLoRA model computes with. */
+        int64_t nb = n / 64;
+        uint8_t *qa = malloc((size_t)nb);
+        float *a2 = malloc(sizeof(float) * (size_t)((nb + 255) / 256)), *scratch = malloc(sizeof(float) * (size_t)nb);
+        if (!qa || !a2 || !scratch) {
+            free(qa), free(a2), free(scratch);
+            sw_tensor_free(l->w);
+            sw_tensor_free(l->absmax);
+            memset(l, 0, sizeof *l);
+            return sw_err(ctx, SW_ENOMEM, "host out of memory");
+        }
+        float offset;
+        sw_nf4_double_quant_cpu(qa, a2, &offset, absmax, nb, scratch);
+        sw_nf4_double_dequant_cpu(absmax, qa, a2, NULL, offset, nb);
+        free(qa), free(a2), free(scratch);
         l->nf4 = true;
         return SW_OK;
     }

@@ -4,6 +4,7 @@
  * HF keeps rotary halves apart, so rope_interleaved stays false.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bnb.h"
@@ -43,12 +44,52 @@ static sw_status vec(sw_ctx *ctx, const hf *h, sw_tensor **out, const char *name
     return sw_load_f32(ctx, out, t->data, t->dtype, 1, &n, name);
 }
 
+/* A bitsandbytes NF4 weight: kept as NF4 (the codes and the denested
+ * absmax, bit-identical to what bitsandbytes computes with), or
+ * dequantized when another storage was asked for. */
+static sw_status bnb_linear(sw_ctx *ctx, const hf *h, sw_linear *l, const char *name, int64_t rows, int64_t cols,
+                            sw_load_quant q) {
+    sw_bnb_weight bw;
+    if (sw_bnb_read(ctx, h->st, name, &bw)) return ctx->status;
+    sw_status st = SW_OK;
+    if (bw.out != rows || bw.in != cols) {
+        st = sw_err(ctx, SW_EFORMAT, "%s: %s is quantized from (%lld, %lld), expected (%lld, %lld)", h->dir, name,
+                    (long long)bw.out, (long long)bw.in, (long long)rows, (long long)cols);
+    } else if (q == SW_LOAD_KEEP || q == SW_LOAD_NF4) {
+        memset(l, 0, sizeof *l);
+        int64_t cs[1] = {bw.n / 2}, as[1] = {bw.nblocks};
+        if (sw_tensor_new(ctx, &l->w, SW_U8, 1, cs, SW_DEV_CPU, SW_MEM_WEIGHTS) ||
+            sw_tensor_new(ctx, &l->absmax, SW_F32, 1, as, SW_DEV_CPU, SW_MEM_WEIGHTS)) {
+            sw_tensor_free(l->w);
+            l->w = NULL;
+            st = ctx->status;
+        } else {
+            memcpy(sw_tensor_data(l->w), bw.codes, (size_t)(bw.n / 2));
+            memcpy(sw_tensor_data(l->absmax), bw.absmax, sizeof(float) * (size_t)bw.nblocks);
+            l->out = rows;
+            l->in = cols;
+            l->nf4 = true;
+        }
+    } else {
+        float *w = malloc(sizeof(float) * (size_t)bw.n);
+        if (!w) {
+            st = sw_err(ctx, SW_ENOMEM, "host out of memory");
+        } else {
+            sw_bnb_dequant(&bw, w);
+            st = sw_load_linear(ctx, l, w, SW_F32, rows, cols, q, name);
+            free(w);
+        }
+    }
+    sw_bnb_weight_free(&bw);
+    return st;
+}
+
 static sw_status lin(sw_ctx *ctx, const hf *h, sw_linear *l, const char *prefix, int64_t rows, int64_t cols,
                      sw_load_quant q, bool bias) {
     char n[256];
     snprintf(n, sizeof n, "%s.weight", prefix);
-    if (sw_bnb_present(h->st, n)) { /* a pre-quantized (bnb-4bit) checkpoint */
-        if (sw_bnb_load_linear(ctx, h->st, n, rows, cols, q, l)) return ctx->status;
+    if (sw_bnb_is_quantized(h->st, n)) { /* a pre-quantized (bnb-4bit) checkpoint */
+        if (bnb_linear(ctx, h, l, n, rows, cols, q)) return ctx->status;
     } else {
         const sw_st_tensor *t = need(ctx, h, n, 2, rows, cols);
         if (!t || sw_load_linear(ctx, l, t->data, t->dtype, rows, cols, q, n)) return ctx->status;

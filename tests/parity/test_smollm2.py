@@ -50,3 +50,51 @@ def test_logits_match_numpy_reference(stepwise_bin, env, tmp_path, ref):
     assert (got.argmax(-1) == want.argmax(-1)).all()
     # " Paris" is the model's top choice after "The capital of France is".
     assert got[-1].argmax() == ids_for(ref, ["ĠParis"])[0]
+
+
+def run_lua(stepwise_bin, env, script, timeout=300):
+    r = subprocess.run([stepwise_bin, "-e", script], env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_chat_answer_is_coherent(stepwise_bin, env):
+    out = run_lua(stepwise_bin, env, """
+        local m = sw.load("smollm2-135m-instruct")
+        local text, info = m:chat("What is the capital of France?", {max_new = 40, stream = false})
+        print(text)
+        print(info.stop_reason, info.new_tokens)
+    """)
+    text, last = out.rstrip("\n").rsplit("\n", 1)
+    assert "Paris" in text, text
+    reason, n = last.split("\t")
+    assert reason in ("eos", "max_new") and 0 < int(n) <= 40
+
+
+def test_generation_options_and_streaming(stepwise_bin, env):
+    out = run_lua(stepwise_bin, env, """
+        local m = sw.load("smollm2-135m-instruct")
+        -- Same seed, same text; temperature 0 is greedy and ignores the seed.
+        local a = m:generate("Once upon a time", {max_new = 12, temperature = 0.8, top_p = 0.9, seed = 7, stream = false})
+        local b = m:generate("Once upon a time", {max_new = 12, temperature = 0.8, top_p = 0.9, seed = 7, stream = false})
+        assert(a == b, "seeded sampling is not reproducible")
+        local g1 = m:generate("Once upon a time", {max_new = 12, stream = false, seed = 1})
+        local g2 = m:generate("Once upon a time", {max_new = 12, stream = false, seed = 2})
+        assert(g1 == g2, "greedy depends on the seed")
+        -- A stop string ends the text before it.
+        local s, info = m:generate("1, 2, 3, 4,", {max_new = 30, stop = " 7", stream = false})
+        assert(info.stop_reason == "stop" and not s:find(" 7", 1, true), s)
+        -- Streaming prints the same text it returns.
+        local streamed = {}
+        local old = sw._stream
+        sw._stream = function(t) streamed[#streamed + 1] = t end
+        local t = m:generate("The sky is", {max_new = 10, top_k = 5, min_p = 0.05, repetition_penalty = 1.3, temperature = 0.7, seed = 3})
+        sw._stream = old
+        assert(table.concat(streamed) == t .. "\\n", "stream differs from the result")
+        local ok, err = pcall(m.generate, m, "x", {temprature = 1})
+        assert(not ok and err:find("did you mean 'temperature'"), err)
+        ok, err = pcall(m.generate, m, "x", {top_p = 0})
+        assert(not ok and err:find("top_p"), err)
+        print("ok")
+    """)
+    assert out.strip().endswith("ok")
