@@ -46,6 +46,7 @@ void *lsw_check_object(lua_State *L, int idx, const char *tname, const char *wha
 /* Per-class openers (each registers its metatable and functions into sw). */
 void lsw_open_tensor(lua_State *L);
 void lsw_open_mem(lua_State *L);
+void lsw_open_safetensors(lua_State *L);
 sw_tensor *lsw_check_tensor(lua_State *L, int idx);
 void       lsw_push_tensor(lua_State *L, sw_tensor *t); /* takes ownership */
 
