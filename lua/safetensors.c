@@ -10,6 +10,8 @@
  *                      dequantized (f32/f16/bf16) or as nf4 plus its absmax
  *   st:metadata()   -> {key = value}
  *   sw.save_safetensors(path, {name = Tensor | {dtype=, shape=, bytes=}}, {metadata = {..}})
+ *   sw.nf4_quantize(t)       -> codes (nf4, t's shape), absmax (f32 [.., last / 64])
+ *   sw.nf4_double_quant(absmax) -> q (u8), absmax2 (f32), offset: bnb's compress_statistics
  *
  * The userdata owns the sw_st (the file maps); tensors it hands out are
  * copies, so they outlive it.
@@ -18,6 +20,7 @@
 
 #include "core/bnb.h"
 #include "core/safetensors.h"
+#include "kernels/ops.h"
 #include "lsw.h"
 
 #define LSW_ST "stepwise.SafeTensors"
@@ -256,6 +259,64 @@ static int save(lua_State *L) {
     return 0;
 }
 
+
+/* ---- NF4 as bitsandbytes does it (CPU) -------------------------------------- */
+
+/* A contiguous f32 host copy of t (or t itself), pushed to keep it alive. */
+static sw_tensor *host_f32(lua_State *L, sw_tensor *t, const char *fn) {
+    if (sw_tensor_device(t) == SW_DEV_CPU && t->dtype == SW_F32 && sw_tensor_is_contiguous(t)) {
+        lua_pushnil(L);
+        return t;
+    }
+    void **slot = lsw_new_object(L, LSW_TENSOR);
+    sw_ctx ctx;
+    sw_ctx_init(&ctx);
+    sw_tensor *h;
+    if (sw_tensor_to(&ctx, &h, t, SW_DEV_CPU, SW_F32)) luaL_error(L, "%s: %s", fn, ctx.msg);
+    *slot = h;
+    return h;
+}
+
+static int nf4_quantize(lua_State *L) {
+    sw_tensor *t = lsw_check_tensor(L, 1);
+    if (t->ndim < 1 || t->shape[t->ndim - 1] % SW_NF4_BLOCK)
+        luaL_error(L, "sw.nf4_quantize: the last dimension must be a multiple of %d", SW_NF4_BLOCK);
+    sw_tensor *h = host_f32(L, t, "sw.nf4_quantize");
+    int64_t ashape[SW_MAX_DIMS];
+    memcpy(ashape, t->shape, sizeof ashape);
+    ashape[t->ndim - 1] /= SW_NF4_BLOCK;
+    void **cs = lsw_new_object(L, LSW_TENSOR), **as = lsw_new_object(L, LSW_TENSOR);
+    sw_ctx ctx;
+    sw_ctx_init(&ctx);
+    sw_tensor *c, *a;
+    lsw_check(L, &ctx, sw_tensor_new(&ctx, &c, SW_NF4, t->ndim, t->shape, SW_DEV_CPU, SW_MEM_WEIGHTS));
+    *cs = c;
+    lsw_check(L, &ctx, sw_tensor_new(&ctx, &a, SW_F32, t->ndim, ashape, SW_DEV_CPU, SW_MEM_WEIGHTS));
+    *as = a;
+    sw_nf4_quant_cpu(sw_tensor_data(c), sw_tensor_data(a), sw_tensor_data(h), sw_tensor_numel(h));
+    return 2;
+}
+
+static int nf4_double_quant(lua_State *L) {
+    sw_tensor *t = lsw_check_tensor(L, 1);
+    sw_tensor *h = host_f32(L, t, "sw.nf4_double_quant");
+    int64_t n = sw_tensor_numel(h), n2 = (n + SW_NF4_NESTED_BLOCK - 1) / SW_NF4_NESTED_BLOCK;
+    void **qs = lsw_new_object(L, LSW_TENSOR), **as = lsw_new_object(L, LSW_TENSOR);
+    sw_ctx ctx;
+    sw_ctx_init(&ctx);
+    sw_tensor *q, *a;
+    lsw_check(L, &ctx, sw_tensor_new(&ctx, &q, SW_U8, 1, &n, SW_DEV_CPU, SW_MEM_WEIGHTS));
+    *qs = q;
+    lsw_check(L, &ctx, sw_tensor_new(&ctx, &a, SW_F32, 1, &n2, SW_DEV_CPU, SW_MEM_WEIGHTS));
+    *as = a;
+    float *scratch = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof(float), 0);
+    float offset;
+    sw_nf4_double_quant_cpu(sw_tensor_data(q), sw_tensor_data(a), &offset, sw_tensor_data(h), n, scratch);
+    lua_pop(L, 1); /* the scratch */
+    lua_pushnumber(L, offset);
+    return 3;
+}
+
 static const luaL_Reg methods[] = {
     {"names", st_names}, {"info", st_info}, {"tensor", st_tensor}, {"bytes", st_bytes},
     {"bnb", st_bnb}, {"metadata", st_metadata}, {"close", st_gc}, {NULL, NULL}};
@@ -266,7 +327,9 @@ static const luaL_Reg metamethods[] = {
 
 static const char *const fields[] = {"path", "count", NULL};
 
-static const luaL_Reg functions[] = {{"safetensors", st_open}, {"save_safetensors", save}, {NULL, NULL}};
+static const luaL_Reg functions[] = {{"safetensors", st_open}, {"save_safetensors", save},
+                                     {"nf4_quantize", nf4_quantize}, {"nf4_double_quant", nf4_double_quant},
+                                     {NULL, NULL}};
 
 void lsw_open_safetensors(lua_State *L) {
     lsw_new_class(L, LSW_ST, methods, metamethods, fields);
