@@ -253,7 +253,7 @@ static sw_status parse_header(sw_ctx *ctx, sw_st *st, st_file *f) {
     if (n > f->size - 8)
         return sw_err(ctx, SW_EFORMAT, "header length %llu runs past the end of the file (%zu bytes)",
                       (unsigned long long)n, f->size);
-    if (n < 2 || p[8] != '{') return sw_err(ctx, SW_EFORMAT, "the header does not start with '{'");
+    if (n < 1 || p[8] != '{') return sw_err(ctx, SW_EFORMAT, "the header does not start with '{'");
     json_error_t jerr;
     json_t *root = json_loadb((const char *)p + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
@@ -423,7 +423,10 @@ static sw_status open_index(sw_ctx *ctx, sw_st *st, const char *index_path) {
             goto done;
         }
     }
-    if ((s = sort_tensors(ctx, st))) goto done;
+    if ((s = sort_tensors(ctx, st))) {
+        sw_err_prefix(ctx, "%s", index_path);
+        goto done;
+    }
     json_object_foreach(wm, name, v) {
         free(shard);
         if (!(shard = join(dir, json_string_value(v)))) {

@@ -49,6 +49,7 @@ void lsw_open_mem(lua_State *L);
 void lsw_open_model(lua_State *L);
 void lsw_open_bench(lua_State *L);
 void lsw_open_gguf(lua_State *L);
+void lsw_open_safetensors(lua_State *L);
 sw_tensor *lsw_check_tensor(lua_State *L, int idx);
 void       lsw_push_tensor(lua_State *L, sw_tensor *t); /* takes ownership */
 

@@ -97,6 +97,7 @@ int luaopen_sw(lua_State *L) {
     lsw_open_model(L);
     lsw_open_bench(L);
     lsw_open_gguf(L);
+    lsw_open_safetensors(L);
     return 1;
 }
 
