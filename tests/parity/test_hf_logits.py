@@ -40,3 +40,22 @@ def test_logits_match_transformers(stepwise_bin, env, tmp_path, family):
 def test_fixtures_cover_every_family():
     cfgs = {json.loads((FIX / f / "config.json").read_text())["model_type"] for f in FAMILIES}
     assert {"llama", "mistral", "qwen2", "qwen3"} <= cfgs, cfgs
+
+
+def test_nf4_on_load_matches_bitsandbytes(stepwise_bin, env, tmp_path):
+    """quant = "nf4" on the float32 llama fixture quantizes as bitsandbytes
+    does (NF4 codes identical; the double-quantized absmax can differ by one
+    8-bit step where torch's float32 mean and ours round differently), so
+    its logits match the bnb-quantized HF model's within NF4's precision,
+    while the f32 model is much further away."""
+    exp = load_file(str(FIX / "llama-bnb-nf4" / "expected.safetensors"))
+    ids, want = exp["input_ids"], exp["logits"]
+    f32 = load_file(str(FIX / "llama" / "expected.safetensors"))["logits"]
+    for b in range(ids.shape[0]):
+        got = our_logits(stepwise_bin, env, tmp_path, FIX / "llama", ids[b], '{quant = "nf4"}')
+        err = np.abs(got - want[b]).max()
+        gap = np.abs(f32[b] - want[b]).max()  # what quantizing changes at all
+        assert err <= 1e-2 and err < gap / 10, f"sequence {b}: max abs error {err:.3g} (f32 vs nf4: {gap:.3g})"
+    # and the pre-quantized checkpoint dequantized to f32 gives the same
+    got = our_logits(stepwise_bin, env, tmp_path, FIX / "llama-bnb-nf4", ids[0], '{quant = "f32"}')
+    assert np.abs(got - want[0]).max() <= 1e-4
