@@ -84,6 +84,9 @@ static sw_status bnb_linear(sw_ctx *ctx, const hf *h, sw_linear *l, const char *
     return st;
 }
 
+/* Llama's attention_bias also gives o_proj a bias; Qwen2's does not. */
+static bool has_bias(const hf *h, const char *name) { return sw_st_find(h->st, name) != NULL; }
+
 static sw_status lin(sw_ctx *ctx, const hf *h, sw_linear *l, const char *prefix, int64_t rows, int64_t cols,
                      sw_load_quant q, bool bias) {
     char n[256];
@@ -135,12 +138,13 @@ sw_status sw_load_hf(sw_ctx *ctx, const char *dir, const sw_load_opts *o, sw_mod
     for (int64_t i = 0; i < c->n_layers; i++) {
         sw_layer *L = &m->layers[i];
 #define NM(s) (snprintf(n, sizeof n, "model.layers.%lld." s, (long long)i), n)
+        bool obias = has_bias(&h, NM("self_attn.o_proj.bias"));
         if (vec(ctx, &h, &L->attn_norm, NM("input_layernorm.weight"), C) ||
             vec(ctx, &h, &L->mlp_norm, NM("post_attention_layernorm.weight"), C) ||
             lin(ctx, &h, &L->q, NM("self_attn.q_proj"), qd, C, o->quant, c->qkv_bias) ||
             lin(ctx, &h, &L->k, NM("self_attn.k_proj"), kvd, C, o->quant, c->qkv_bias) ||
             lin(ctx, &h, &L->v, NM("self_attn.v_proj"), kvd, C, o->quant, c->qkv_bias) ||
-            lin(ctx, &h, &L->o, NM("self_attn.o_proj"), C, qd, o->quant, false) ||
+            lin(ctx, &h, &L->o, NM("self_attn.o_proj"), C, qd, o->quant, obias) ||
             lin(ctx, &h, &L->gate, NM("mlp.gate_proj"), FF, C, o->quant, false) ||
             lin(ctx, &h, &L->up, NM("mlp.up_proj"), FF, C, o->quant, false) ||
             lin(ctx, &h, &L->down, NM("mlp.down_proj"), C, FF, o->quant, false))
