@@ -16,8 +16,10 @@
 #include "core/device.h"
 #include "core/mem.h"
 #include "core/tensor.h"
+#include "core/tokenizer.h"
 
 #define LSW_TENSOR "stepwise.Tensor"
+#define LSW_TOKENIZER "stepwise.Tokenizer"
 
 /* Raise a Lua error carrying ctx's message unless status is SW_OK. */
 void lsw_check(lua_State *L, sw_ctx *ctx, sw_status s);
@@ -48,6 +50,9 @@ void lsw_open_tensor(lua_State *L);
 void lsw_open_mem(lua_State *L);
 sw_tensor *lsw_check_tensor(lua_State *L, int idx);
 void       lsw_push_tensor(lua_State *L, sw_tensor *t); /* takes ownership */
+void lsw_open_tokenizer(lua_State *L);
+sw_tokenizer *lsw_check_tokenizer(lua_State *L, int idx);
+void          lsw_push_tokenizer(lua_State *L, sw_tokenizer *t); /* takes ownership */
 
 /* ---- for the front ends -------------------------------------------------- */
 

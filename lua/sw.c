@@ -88,6 +88,7 @@ int luaopen_sw(lua_State *L) {
     lua_setfield(L, -2, "cuda_built");
     lsw_open_tensor(L);
     lsw_open_mem(L);
+    lsw_open_tokenizer(L);
     return 1;
 }
 
