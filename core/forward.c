@@ -48,9 +48,24 @@ static void gemm_nt(float *y, int64_t ldy, const float *x, const float *w, int64
 #endif
 }
 
+/* Few rows of x (decoding): read each weight once, straight from its
+ * stored blocks, instead of materialising float32 panels. */
+static bool use_matvec(const sw_linear *l, int64_t T) {
+    if (T > 4) return false;
+    if (l->nf4) return true;
+    sw_dtype t = l->w->dtype;
+    if (t == SW_F32 || !sw_tensor_is_contiguous(l->w)) return false; /* BLAS does float32 well */
+    return t == SW_Q4_0 || t == SW_Q4_1 || t == SW_Q8_0 || l->in <= 8192;
+}
+
 sw_status sw_linear_forward(sw_ctx *ctx, float *y, const float *x, const sw_linear *l, int64_t T) {
     const int64_t out = l->out, in = l->in;
-    if (!l->nf4 && l->w->dtype == SW_F32 && sw_tensor_is_contiguous(l->w)) {
+    if (use_matvec(l, T)) {
+        for (int64_t t = 0; t < T; t++) {
+            if (l->nf4) sw_nf4_matvec_cpu(y + t * out, x + t * in, sw_tensor_data(l->w), sw_tensor_data(l->absmax), out, in);
+            else sw_qmatvec_cpu(y + t * out, x + t * in, sw_tensor_data(l->w), l->w->dtype, l->w->stride[0], out, in);
+        }
+    } else if (!l->nf4 && l->w->dtype == SW_F32 && sw_tensor_is_contiguous(l->w)) {
         gemm_nt(y, out, x, sw_tensor_data(l->w), T, out, in);
     } else {
         /* Panels of ~1 MiB of float32: big enough for an efficient GEMM,

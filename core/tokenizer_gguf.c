@@ -17,17 +17,6 @@
 
 #include "tokenizer_impl.h"
 
-/* Until core/gguf.c is merged into this branch the reader may be absent:
- * weak references let stepwise link without it and report that at run time.
- * Once the reader is in every build, these pragmas can go. */
-#pragma weak sw_gguf_get_str
-#pragma weak sw_gguf_get_int
-#pragma weak sw_gguf_get_bool
-#pragma weak sw_gguf_get_arr
-#pragma weak sw_gguf_arr_str
-#pragma weak sw_gguf_arr_data
-#pragma weak sw_gguf_path
-
 enum { GT_NORMAL = 1, GT_UNKNOWN = 2, GT_CONTROL = 3, GT_USER = 4, GT_UNUSED = 5, GT_BYTE = 6 };
 
 static const char GPT2_RE[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -37,7 +26,7 @@ static const char QWEN2_RE[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 static const char *gname(const sw_gguf *g) {
-    const char *p = sw_gguf_path ? sw_gguf_path(g) : NULL;
+    const char *p = sw_gguf_path(g);
     return p ? p : "gguf";
 }
 
@@ -143,8 +132,6 @@ static bool get_flag(const sw_gguf *g, const char *key, bool def) {
 
 sw_status sw_tokenizer_from_gguf(sw_ctx *ctx, const sw_gguf *g, sw_tokenizer **out) {
     *out = NULL;
-    if (!sw_gguf_get_str || !sw_gguf_get_arr)
-        return sw_err(ctx, SW_EUNSUPPORTED, "this build has no GGUF reader (needs core/gguf.c)");
     if (!g) return sw_err(ctx, SW_EINVAL, "tokenizer: no GGUF");
     const char *model, *pre = NULL;
     size_t mlen, plen = 0;

@@ -53,6 +53,16 @@ void sw_swiglu_cpu(float *out, const float *gate, const float *up, int64_t n);
 void sw_attention_cpu(float *out, const float *q, const float *k, const float *v, float *scratch,
                       int64_t pos0, int64_t window, int64_t T, int64_t Hq, int64_t Hkv, int64_t D);
 
+/* ---- matrix-vector from stored rows (kernels/cpu/qmatvec.c) --------------
+ * y[r] = dot(row r of W, x) for W (rows, cols) of dtype t, rows row_bytes
+ * apart; q4_0/q4_1/q8_0/f32 have fused dots, other types dequantize a row
+ * (cols <= 8192). NF4: codes and absmax as sw_nf4_dequant_cpu; cols a
+ * multiple of 64. Parallel over rows (OpenMP). */
+void sw_qmatvec_cpu(float *y, const float *x, const void *w, sw_dtype t, int64_t row_bytes, int64_t rows,
+                    int64_t cols);
+void sw_nf4_matvec_cpu(float *y, const float *x, const uint8_t *codes, const float *absmax, int64_t rows,
+                       int64_t cols);
+
 /* ---- dequantize: dst[i] = element i of n elements stored as type t ------
  * t is any dtype: f32/f16/bf16 convert; q8_0, q4_0, q4_1, q4_k, q5_k, q6_k
  * decode GGUF blocks (n a multiple of the block). Bit-exact with the gguf

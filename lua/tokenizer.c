@@ -12,11 +12,6 @@
 #include "core/tokenizer.h"
 #include "lsw.h"
 
-/* The GGUF reader lives in another branch until it is merged: see
- * core/tokenizer_gguf.c. These go once it is in every build. */
-#pragma weak sw_gguf_open
-#pragma weak sw_gguf_close
-
 sw_tokenizer *lsw_check_tokenizer(lua_State *L, int idx) {
     return lsw_check_object(L, idx, LSW_TOKENIZER, "Tokenizer");
 }
@@ -57,7 +52,6 @@ static int tok_new(lua_State *L) {
     sw_ctx_init(&ctx);
     sw_tokenizer *t = NULL;
     if (ends_with(path, ".gguf")) {
-        if (!sw_gguf_open) luaL_error(L, "sw.tokenizer: %s: this build has no GGUF reader (needs core/gguf.c)", path);
         sw_gguf *g;
         lsw_check(L, &ctx, sw_gguf_open(&ctx, path, &g));
         sw_status st = sw_tokenizer_from_gguf(&ctx, g, &t);

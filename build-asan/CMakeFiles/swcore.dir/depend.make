@@ -1,0 +1,2 @@
+# Empty dependencies file for swcore.
+# This may be replaced when dependencies are built.
