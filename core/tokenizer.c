@@ -48,7 +48,11 @@ void sw_tokenizer_free(sw_tokenizer *t) {
 }
 
 sw_status tk_add_piece(sw_ctx *ctx, sw_tokenizer *t, int32_t id, const char *s, size_t n) {
-    if (id < 0) return sw_err(ctx, SW_EFORMAT, "negative token id %d", (int)id);
+    /* Real vocabularies stay under a million ids; a wild id would make the
+     * per-id tables huge, so it is refused rather than allocated. */
+    if (id < 0 || id >= (1 << 24))
+        return sw_err(ctx, SW_EFORMAT, "token id %d for '%.*s' is out of range (0..16777215)", (int)id,
+                      (int)(n > 60 ? 60 : n), s);
     if (!tk_strtab_set(&t->vocab, id, s, n)) return NOMEM(ctx, "loading the vocabulary");
     return SW_OK;
 }
