@@ -19,7 +19,7 @@ sw_tokenizer *tk_new(void) {
     if (!t) return NULL;
     t->unk_id = t->bos = t->eos = t->pad = -1;
     t->next_added = -1;
-    for (int b = 0; b < 256; b++) t->byte_id[b] = t->byte_char_id[b] = -1;
+    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
     return t;
 }
 
@@ -48,7 +48,11 @@ void sw_tokenizer_free(sw_tokenizer *t) {
 }
 
 sw_status tk_add_piece(sw_ctx *ctx, sw_tokenizer *t, int32_t id, const char *s, size_t n) {
-    if (id < 0) return sw_err(ctx, SW_EFORMAT, "negative token id %d", (int)id);
+    /* Real vocabularies stay under a million ids; a wild id would make the
+     * per-id tables huge, so it is refused rather than allocated. */
+    if (id < 0 || id >= (1 << 24))
+        return sw_err(ctx, SW_EFORMAT, "token id %d for '%.*s' is out of range (0..16777215)", (int)id,
+                      (int)(n > 60 ? 60 : n), s);
     if (!tk_strtab_set(&t->vocab, id, s, n)) return NOMEM(ctx, "loading the vocabulary");
     return SW_OK;
 }
@@ -247,12 +251,11 @@ sw_status tk_finish(sw_ctx *ctx, sw_tokenizer *t) {
     if (!tk_strmap_build(&t->added_map, &t->added_tab, &d1, &d2)) return NOMEM(ctx, "loading added tokens");
     if ((st = build_matchers(ctx, t))) return st;
 
-    /* Byte tokens: <0xNN> for byte fallback; single characters for byte level. */
+    /* Byte fallback's <0xNN> tokens. */
     for (int b = 0; b < 256; b++) {
-        char name[8], c[2];
+        char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);
         t->byte_id[b] = tk_strmap_get(&t->vmap, &t->vocab, name, 6);
-        t->byte_char_id[b] = tk_strmap_get(&t->vmap, &t->vocab, c, (size_t)tk_byte_to_char((uint8_t)b, c));
     }
 
     /* Per-id bytes for streaming. */

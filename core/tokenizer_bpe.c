@@ -222,10 +222,10 @@ nomem:
 
 /* ---- merges from SentencePiece scores -------------------------------------------
  * SentencePiece BPE merges the adjacent pair whose joined piece scores
- * highest. As ranks: every split of every normal piece into two vocabulary
- * pieces is a merge, ordered by the joined piece's score (high first), then
- * its id, then the left and right ids — the order HF's converter gives
- * Llama/Mistral tokenizer.json files. */
+ * highest. As ranks: every split of a piece into two vocabulary pieces is a
+ * merge (pieces marked unused aside), ordered by the joined piece's score
+ * (high first), then its id, then the left and right ids — the order HF's
+ * converter gave Llama/Mistral tokenizer.json files. */
 
 typedef struct smerge {
     float score;
@@ -240,18 +240,18 @@ static int smerge_cmp(const void *pa, const void *pb) {
     return (a->right > b->right) - (a->right < b->right);
 }
 
-sw_status tk_merges_from_scores(sw_ctx *ctx, sw_tokenizer *t, const float *scores, const uint8_t *normal) {
+sw_status tk_merges_from_scores(sw_ctx *ctx, sw_tokenizer *t, const float *scores, const uint8_t *mergeable) {
     smerge *v = NULL;
     size_t n = 0, cap = 0;
     for (int32_t id = 0; id < t->vocab.n; id++) {
         size_t len;
         const char *s = tk_strtab_get(&t->vocab, id, &len);
-        if (!s || !normal[id]) continue;
+        if (!s || !mergeable[id]) continue;
         for (size_t k = 1; k < len; k++) {
             if (((unsigned char)s[k] & 0xC0) == 0x80) continue; /* split at characters */
             int32_t l = tk_strmap_get(&t->vmap, &t->vocab, s, k);
             int32_t r = tk_strmap_get(&t->vmap, &t->vocab, s + k, len - k);
-            if (l < 0 || r < 0 || !normal[l] || !normal[r]) continue;
+            if (l < 0 || r < 0 || !mergeable[l] || !mergeable[r]) continue;
             if (n == cap) {
                 cap = cap ? cap * 2 : 4096;
                 smerge *nv = realloc(v, cap * sizeof *nv);

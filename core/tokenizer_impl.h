@@ -36,7 +36,6 @@ void tk_buf_free(tk_buf *b);
 int tk_utf8_next(const char *s, size_t n, int32_t *cp);
 /* Start of the character that ends right before s[i] (i > 0). */
 size_t tk_utf8_prev(const char *s, size_t i);
-int tk_utf8_put(char *out, uint32_t cp); /* 1..4 bytes written */
 bool tk_utf8_valid(const char *s, size_t n);
 /* Rust's String::from_utf8_lossy: each maximal invalid subsequence -> U+FFFD. */
 bool tk_utf8_lossy(tk_buf *out, const char *s, size_t n);
@@ -153,7 +152,6 @@ struct sw_tokenizer {
     int32_t unk_id;           /* model's unk token, -1 if none */
     bool fuse_unk, byte_fallback, ignore_merges, byte_level;
     int32_t byte_id[256];     /* <0xNN> tokens (byte fallback), -1 if absent */
-    int32_t byte_char_id[256];/* byte-level: id of the single character for byte b */
 
     /* added tokens */
     tk_added *added;
@@ -210,7 +208,7 @@ tk_norm *tk_push_norm(sw_tokenizer *t);
 tk_pre *tk_push_pre(sw_tokenizer *t);
 tk_dec *tk_push_dec(sw_tokenizer *t);
 /* Merges from piece scores, SentencePiece-style (GGUF "llama"). */
-sw_status tk_merges_from_scores(sw_ctx *ctx, sw_tokenizer *t, const float *scores, const uint8_t *normal);
+sw_status tk_merges_from_scores(sw_ctx *ctx, sw_tokenizer *t, const float *scores, const uint8_t *mergeable);
 /* Build per-id tables, added-token normal forms, byte tables; checks. */
 sw_status tk_finish(sw_ctx *ctx, sw_tokenizer *t);
 

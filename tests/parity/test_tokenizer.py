@@ -21,6 +21,8 @@ CORPUS = pathlib.Path(__file__).resolve().parent / "data" / "tokenizer_corpus.tx
 JSON_REFS = {
     "smollm2": lambda: refs.smollm2_dir(),
     "llama3": lambda: refs.llama3_json(),
+    "llama3-vocab-qwen2-pre": lambda: refs.llama3_json("qwen2"),
+    "llama3-vocab-gpt2-pre": lambda: refs.llama3_json("gpt2"),
     "mistral-legacy": lambda: refs.mistral_json("legacy"),
     "mistral-metaspace": lambda: refs.mistral_json("metaspace"),
 }
@@ -28,6 +30,8 @@ JSON_REFS = {
 GGUF_REFS = {
     "smollm2": (lambda: refs.SMOLLM2_GGUF, "smollm2"),
     "llama3": (lambda: refs.llama3_gguf(), "llama3"),
+    "qwen2-pre": (lambda: refs.llama3_gguf("qwen2"), "llama3-vocab-qwen2-pre"),
+    "gpt2-pre": (lambda: refs.llama3_gguf("gpt-2"), "llama3-vocab-gpt2-pre"),
     "mistral": (lambda: refs.mistral_gguf(), "mistral-legacy"),
 }
 

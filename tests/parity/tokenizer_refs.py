@@ -125,8 +125,31 @@ def smollm2_dir():
 
 # ---- Llama 3 ------------------------------------------------------------------------------
 
-def llama3_json():
-    return package_file("llama3")
+def llama3_json(variant="llama3"):
+    """variant "llama3": the file as shipped. "qwen2" / "gpt2": the same vocabulary
+    behind Qwen2's pre-tokenizer (its Split regex + ByteLevel, without Qwen2's NFC
+    normalizer, which stepwise does not implement) or GPT-2's (ByteLevel's own
+    regex), no ignore_merges: these check the regex handling of GGUF pre
+    "qwen2" and "gpt-2" against HF, not those models' vocabularies."""
+    src = package_file("llama3")
+    if variant == "llama3":
+        return src
+    out = TOKDIR / "llama3" / f"tokenizer-{variant}.json"
+    if out.exists():
+        return out
+    tj = json.loads(src.read_text())
+    tj["model"]["ignore_merges"] = False
+    if variant == "qwen2":
+        tj["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": QWEN2_RE}, "behavior": "Isolated", "invert": False},
+            dict(BYTELEVEL, use_regex=False, trim_offsets=False)]}
+    else:
+        tj["pre_tokenizer"] = BYTELEVEL
+    return _write_json(out, tj)
+
+
+QWEN2_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+            r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
 # ---- Mistral (SentencePiece) ----------------------------------------------------------------
@@ -252,8 +275,9 @@ def _gguf(path, fill):
     return path
 
 
-def llama3_gguf():
-    """Llama 3's vocabulary as llama.cpp's converter writes it (pre "llama-bpe")."""
+def llama3_gguf(pre="llama-bpe"):
+    """Llama 3's vocabulary as llama.cpp's converter writes it (pre "llama-bpe"),
+    or with another pre-tokenizer name (see llama3_json's variants)."""
     tj = json.loads(llama3_json().read_text())
     vocab = dict(tj["model"]["vocab"])
     for a in tj["added_tokens"]:
@@ -266,14 +290,14 @@ def llama3_gguf():
 
     def fill(w):
         w.add_tokenizer_model("gpt2")
-        w.add_tokenizer_pre("llama-bpe")
+        w.add_tokenizer_pre(pre)
         w.add_token_list(tokens)
         w.add_token_types([3 if i in special else 1 for i in range(len(tokens))])
         w.add_token_merges(merges)
         w.add_bos_token_id(128000)
         w.add_eos_token_id(128001)
         w.add_add_bos_token(False)  # the reference tokenizer.json adds no BOS either
-    return _gguf(TOKDIR / "llama3" / "llama3-vocab.gguf", fill)
+    return _gguf(TOKDIR / "llama3" / f"llama3-vocab-{pre}.gguf", fill)
 
 
 def mistral_gguf():
