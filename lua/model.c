@@ -245,7 +245,7 @@ static int m_index(lua_State *L) {
 /* ---- generation ------------------------------------------------------------ */
 
 static const char *const gen_opts[] = {"max_new", "temperature", "top_k", "top_p", "min_p", "repetition_penalty",
-                                       "seed", "stop", "stream", "add_special", NULL};
+                                       "seed", "stop", "stop_tokens", "stream", "add_special", NULL};
 
 typedef struct gen_state {
     sw_model *m;
@@ -349,6 +349,33 @@ static int generate(lua_State *L, sw_model *m, const sw_tokenizer *tok, const ch
         }
         lua_pop(L, 1);
     }
+    /* stop_tokens: ids or token strings that end generation like EOS. */
+    int32_t stop_ids[16];
+    int nstop_ids = 0;
+    if (!lua_isnoneornil(L, opts)) {
+        lua_getfield(L, opts, "stop_tokens");
+        if (lua_istable(L, -1)) {
+            for (lua_Integer i = 1; i <= luaL_len(L, -1) && nstop_ids < 16; i++) {
+                lua_geti(L, -1, i);
+                int32_t id = -1;
+                if (lua_isinteger(L, -1)) {
+                    id = (int32_t)lua_tointeger(L, -1);
+                } else if (lua_type(L, -1) == LUA_TSTRING) {
+                    size_t sl;
+                    const char *s = lua_tolstring(L, -1, &sl);
+                    id = sw_tokenizer_id(tok, s, sl);
+                    if (id < 0) return luaL_error(L, "%s: stop_tokens[%d]: '%s' is not a token", fn, (int)i, s);
+                }
+                if (id < 0 || id >= m->cfg.vocab)
+                    return luaL_error(L, "%s: stop_tokens[%d] must be a token id or token string", fn, (int)i);
+                stop_ids[nstop_ids++] = id;
+                lua_pop(L, 1);
+            }
+        } else if (!lua_isnil(L, -1)) {
+            return luaL_error(L, "%s: option 'stop_tokens' must be a list", fn);
+        }
+        lua_pop(L, 1);
+    }
     for (int i = 0; i < nstop; i++) {
         if (!stoplen[i]) return luaL_error(L, "%s: a stop string is empty", fn);
         if (stoplen[i] > maxstop) maxstop = stoplen[i];
@@ -393,6 +420,12 @@ static int generate(lua_State *L, sw_model *m, const sw_tokenizer *tok, const ch
         eos |= id == sw_tokenizer_eos(tok);
         if (eos) {
             reason = "eos";
+            break;
+        }
+        bool stop_tok = false;
+        for (int i = 0; i < nstop_ids; i++) stop_tok |= id == stop_ids[i];
+        if (stop_tok) {
+            reason = "stop";
             break;
         }
         if (!push_id(g, id)) return luaL_error(L, "%s: host out of memory", fn);

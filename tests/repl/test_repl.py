@@ -167,3 +167,19 @@ def test_history_persists_and_ctrl_d_exits(stepwise_bin, env):
     p.sendline("")
     p.expect(PROMPT)
     p.close(force=True)
+
+
+def test_ctrl_c_stops_generation_and_keeps_the_model(repl):
+    run(repl, "sw.profile(false)")
+    run(repl, 'm = sw.load("smollm2-135m-instruct")')
+    repl.sendline('text, info = m:chat("Write a very long story about a dragon.", {max_new = 2000})')
+    repl.expect_exact("{max_new = 2000})\r\n")  # the echo of the line
+    repl.expect(r"\w+ \w+ \w+")                  # then tokens stream in
+    repl.sendintr()
+    repl.expect(PROMPT, timeout=30)
+    assert run(repl, "info.stop_reason").strip() == '"interrupted"'
+    assert 0 < int(run(repl, "info.new_tokens").strip()) < 2000
+    assert int(run(repl, "#text").strip()) > 0
+    # The model still works after the interrupt.
+    out = run(repl, 'm:chat("What is the capital of France?", {max_new = 20})')
+    assert "Paris" in out
