@@ -3,10 +3,10 @@
 -- Run it:          ./stepwise tutorials/01_quickstart.lua
 -- Step through it: ./stepwise --replay --pause tutorials/01_quickstart.lua
 --
--- Each "-- %%" line starts a cell, as in a notebook. Today the tour covers
--- the runtime every later step stands on: devices, tensors, and what each
--- cell costs in time and memory. Loading SmolLM2, LoRA training and
--- generation join this file as they land.
+-- Each "-- %%" line starts a cell, as in a notebook, and every cell ends
+-- with what it cost: time, and memory by category. The model is
+-- SmolLM2-135M-Instruct, which ./bootstrap fetched into the cache.
+-- LoRA training joins this tour with the trainer.
 
 -- %% 1. What is here
 sw.profile(true)          -- a cost line after every cell
@@ -14,20 +14,24 @@ for _, d in ipairs(sw.devices()) do
   print(d.name, d.description)
 end
 
--- %% 2. Tensors live on a device and are charged to a memory category
-device = #sw.devices() > 1 and "cuda" or "cpu"
-w = sw.randn({ 1024, 1024 }, { seed = 3407, scale = 0.02, device = device, category = "weights" })
-print(w)
+-- %% 2. Load the model (its GGUF weights stay Q4_1; the cost line shows them arrive)
+model = sw.load("smollm2-135m-instruct", { max_seq = 1024 })
+print(model)
 
--- %% 3. bf16 halves the bytes; views cost nothing
-w16 = w:to("bf16")
-first_rows = w16:narrow(1, 1, 4)      -- rows 1..4, shares w16's memory
-print(first_rows.shape[1], first_rows.shape[2], first_rows.dtype)
+-- %% 3. Text becomes token ids, and back
+tok = model.tokenizer
+ids = tok:encode("Fine-tuning, one step at a time.")
+print(#ids .. " tokens:", table.concat(ids, " "))
+for i = 1, 4 do io.write(string.format("%q ", tok:token(ids[i]))) end
+print()
+print(tok:decode(ids))
 
--- %% 4. The whole memory table, by device and category
+-- %% 4. Ask it something (tokens stream as they are generated; Ctrl-C stops)
+answer, info = model:chat("What is the capital of France? Answer in one sentence.", { max_new = 48 })
+print(string.format("%d tokens, %.1f tokens/s, stopped by %s", info.new_tokens, info.tokens_per_second, info.stop_reason))
+
+-- %% 5. Sampling: temperature, top-p and a seed make it varied but repeatable
+model:chat("Give me a name for a friendly dragon.", { max_new = 24, temperature = 0.8, top_p = 0.9, seed = 3407 })
+
+-- %% 6. Where the memory went
 sw.mem()
-
--- %% 5. Free what you no longer need; the cost line shows it come back
-w:free()
-w16:free()
-first_rows:free()

@@ -128,6 +128,7 @@ set(OLD_GLOB
   "/work/main/kernels/cpu/dequant.c"
   "/work/main/kernels/cpu/layers.c"
   "/work/main/kernels/cpu/nf4.c"
+  "/work/main/kernels/cpu/qmatvec.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

@@ -22,6 +22,7 @@ set(CMAKE_DEPENDS_DEPENDENCY_FILES
   "/work/main/kernels/cpu/dequant.c" "CMakeFiles/swcore.dir/kernels/cpu/dequant.c.o" "gcc" "CMakeFiles/swcore.dir/kernels/cpu/dequant.c.o.d"
   "/work/main/kernels/cpu/layers.c" "CMakeFiles/swcore.dir/kernels/cpu/layers.c.o" "gcc" "CMakeFiles/swcore.dir/kernels/cpu/layers.c.o.d"
   "/work/main/kernels/cpu/nf4.c" "CMakeFiles/swcore.dir/kernels/cpu/nf4.c.o" "gcc" "CMakeFiles/swcore.dir/kernels/cpu/nf4.c.o.d"
+  "/work/main/kernels/cpu/qmatvec.c" "CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o" "gcc" "CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o.d"
   )
 
 # Targets to which this target links.

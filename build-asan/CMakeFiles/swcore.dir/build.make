@@ -265,6 +265,20 @@ CMakeFiles/swcore.dir/kernels/cpu/nf4.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/swcore.dir/kernels/cpu/nf4.c.s"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/kernels/cpu/nf4.c -o CMakeFiles/swcore.dir/kernels/cpu/nf4.c.s
 
+CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o: CMakeFiles/swcore.dir/flags.make
+CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o: /work/main/kernels/cpu/qmatvec.c
+CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o: CMakeFiles/swcore.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build-asan/CMakeFiles --progress-num=$(CMAKE_PROGRESS_15) "Building C object CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o -MF CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o.d -o CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o -c /work/main/kernels/cpu/qmatvec.c
+
+CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/kernels/cpu/qmatvec.c > CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.i
+
+CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/kernels/cpu/qmatvec.c -o CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.s
+
 # Object files for target swcore
 swcore_OBJECTS = \
 "CMakeFiles/swcore.dir/core/ctx.c.o" \
@@ -280,7 +294,8 @@ swcore_OBJECTS = \
 "CMakeFiles/swcore.dir/kernels/cpu/convert.c.o" \
 "CMakeFiles/swcore.dir/kernels/cpu/dequant.c.o" \
 "CMakeFiles/swcore.dir/kernels/cpu/layers.c.o" \
-"CMakeFiles/swcore.dir/kernels/cpu/nf4.c.o"
+"CMakeFiles/swcore.dir/kernels/cpu/nf4.c.o" \
+"CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o"
 
 # External object files for target swcore
 swcore_EXTERNAL_OBJECTS =
@@ -299,9 +314,10 @@ libswcore.a: CMakeFiles/swcore.dir/kernels/cpu/convert.c.o
 libswcore.a: CMakeFiles/swcore.dir/kernels/cpu/dequant.c.o
 libswcore.a: CMakeFiles/swcore.dir/kernels/cpu/layers.c.o
 libswcore.a: CMakeFiles/swcore.dir/kernels/cpu/nf4.c.o
+libswcore.a: CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o
 libswcore.a: CMakeFiles/swcore.dir/build.make
 libswcore.a: CMakeFiles/swcore.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build-asan/CMakeFiles --progress-num=$(CMAKE_PROGRESS_15) "Linking C static library libswcore.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build-asan/CMakeFiles --progress-num=$(CMAKE_PROGRESS_16) "Linking C static library libswcore.a"
 	$(CMAKE_COMMAND) -P CMakeFiles/swcore.dir/cmake_clean_target.cmake
 	$(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/swcore.dir/link.txt --verbose=$(VERBOSE)
 

@@ -27,6 +27,8 @@ file(REMOVE_RECURSE
   "CMakeFiles/swcore.dir/kernels/cpu/layers.c.o.d"
   "CMakeFiles/swcore.dir/kernels/cpu/nf4.c.o"
   "CMakeFiles/swcore.dir/kernels/cpu/nf4.c.o.d"
+  "CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o"
+  "CMakeFiles/swcore.dir/kernels/cpu/qmatvec.c.o.d"
   "libswcore.a"
   "libswcore.pdb"
 )

@@ -6,5 +6,5 @@ C_DEFINES = -DSW_HAVE_OPENBLAS -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
 
 C_INCLUDES = -I/work/main -isystem /usr/include/x86_64-linux-gnu/openblas-pthread
 
-C_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -Wall -Wextra -std=c11
+C_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -Wall -Wextra -fopenmp -std=c11
 

@@ -93,6 +93,8 @@ test_ctx_EXTERNAL_OBJECTS =
 tests/test_ctx: tests/CMakeFiles/test_ctx.dir/unit/test_ctx.c.o
 tests/test_ctx: tests/CMakeFiles/test_ctx.dir/build.make
 tests/test_ctx: libswcore.a
+tests/test_ctx: /usr/lib/gcc/x86_64-linux-gnu/12/libgomp.so
+tests/test_ctx: /usr/lib/x86_64-linux-gnu/libpthread.a
 tests/test_ctx: /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so
 tests/test_ctx: tests/CMakeFiles/test_ctx.dir/link.txt
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build-asan/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Linking C executable test_ctx"

@@ -93,6 +93,8 @@ test_cuda_EXTERNAL_OBJECTS =
 tests/test_cuda: tests/CMakeFiles/test_cuda.dir/gpu/test_cuda.c.o
 tests/test_cuda: tests/CMakeFiles/test_cuda.dir/build.make
 tests/test_cuda: libswcore.a
+tests/test_cuda: /usr/lib/gcc/x86_64-linux-gnu/12/libgomp.so
+tests/test_cuda: /usr/lib/x86_64-linux-gnu/libpthread.a
 tests/test_cuda: /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so
 tests/test_cuda: tests/CMakeFiles/test_cuda.dir/link.txt
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build-asan/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Linking C executable test_cuda"

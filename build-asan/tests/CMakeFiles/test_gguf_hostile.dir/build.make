@@ -93,6 +93,8 @@ test_gguf_hostile_EXTERNAL_OBJECTS =
 tests/test_gguf_hostile: tests/CMakeFiles/test_gguf_hostile.dir/unit/test_gguf_hostile.c.o
 tests/test_gguf_hostile: tests/CMakeFiles/test_gguf_hostile.dir/build.make
 tests/test_gguf_hostile: libswcore.a
+tests/test_gguf_hostile: /usr/lib/gcc/x86_64-linux-gnu/12/libgomp.so
+tests/test_gguf_hostile: /usr/lib/x86_64-linux-gnu/libpthread.a
 tests/test_gguf_hostile: /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so
 tests/test_gguf_hostile: tests/CMakeFiles/test_gguf_hostile.dir/link.txt
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build-asan/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Linking C executable test_gguf_hostile"

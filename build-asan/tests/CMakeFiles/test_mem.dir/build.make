@@ -93,6 +93,8 @@ test_mem_EXTERNAL_OBJECTS =
 tests/test_mem: tests/CMakeFiles/test_mem.dir/unit/test_mem.c.o
 tests/test_mem: tests/CMakeFiles/test_mem.dir/build.make
 tests/test_mem: libswcore.a
+tests/test_mem: /usr/lib/gcc/x86_64-linux-gnu/12/libgomp.so
+tests/test_mem: /usr/lib/x86_64-linux-gnu/libpthread.a
 tests/test_mem: /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so
 tests/test_mem: tests/CMakeFiles/test_mem.dir/link.txt
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build-asan/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Linking C executable test_mem"

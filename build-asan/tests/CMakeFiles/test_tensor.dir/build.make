@@ -93,6 +93,8 @@ test_tensor_EXTERNAL_OBJECTS =
 tests/test_tensor: tests/CMakeFiles/test_tensor.dir/unit/test_tensor.c.o
 tests/test_tensor: tests/CMakeFiles/test_tensor.dir/build.make
 tests/test_tensor: libswcore.a
+tests/test_tensor: /usr/lib/gcc/x86_64-linux-gnu/12/libgomp.so
+tests/test_tensor: /usr/lib/x86_64-linux-gnu/libpthread.a
 tests/test_tensor: /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so
 tests/test_tensor: tests/CMakeFiles/test_tensor.dir/link.txt
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build-asan/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Linking C executable test_tensor"

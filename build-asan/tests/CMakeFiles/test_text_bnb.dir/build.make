@@ -94,6 +94,8 @@ tests/test_text_bnb: tests/CMakeFiles/test_text_bnb.dir/unit/test_text_bnb.c.o
 tests/test_text_bnb: tests/CMakeFiles/test_text_bnb.dir/build.make
 tests/test_text_bnb: libswtext.a
 tests/test_text_bnb: libswcore.a
+tests/test_text_bnb: /usr/lib/gcc/x86_64-linux-gnu/12/libgomp.so
+tests/test_text_bnb: /usr/lib/x86_64-linux-gnu/libpthread.a
 tests/test_text_bnb: /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so
 tests/test_text_bnb: /usr/lib/x86_64-linux-gnu/libjansson.so
 tests/test_text_bnb: /usr/lib/x86_64-linux-gnu/libpcre2-8.so

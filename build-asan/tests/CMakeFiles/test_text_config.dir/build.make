@@ -94,6 +94,8 @@ tests/test_text_config: tests/CMakeFiles/test_text_config.dir/unit/test_text_con
 tests/test_text_config: tests/CMakeFiles/test_text_config.dir/build.make
 tests/test_text_config: libswtext.a
 tests/test_text_config: libswcore.a
+tests/test_text_config: /usr/lib/gcc/x86_64-linux-gnu/12/libgomp.so
+tests/test_text_config: /usr/lib/x86_64-linux-gnu/libpthread.a
 tests/test_text_config: /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so
 tests/test_text_config: /usr/lib/x86_64-linux-gnu/libjansson.so
 tests/test_text_config: /usr/lib/x86_64-linux-gnu/libpcre2-8.so

@@ -94,6 +94,8 @@ tests/test_text_safetensors: tests/CMakeFiles/test_text_safetensors.dir/unit/tes
 tests/test_text_safetensors: tests/CMakeFiles/test_text_safetensors.dir/build.make
 tests/test_text_safetensors: libswtext.a
 tests/test_text_safetensors: libswcore.a
+tests/test_text_safetensors: /usr/lib/gcc/x86_64-linux-gnu/12/libgomp.so
+tests/test_text_safetensors: /usr/lib/x86_64-linux-gnu/libpthread.a
 tests/test_text_safetensors: /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so
 tests/test_text_safetensors: /usr/lib/x86_64-linux-gnu/libjansson.so
 tests/test_text_safetensors: /usr/lib/x86_64-linux-gnu/libpcre2-8.so

@@ -94,6 +94,8 @@ tests/test_text_tokenizer: tests/CMakeFiles/test_text_tokenizer.dir/unit/test_te
 tests/test_text_tokenizer: tests/CMakeFiles/test_text_tokenizer.dir/build.make
 tests/test_text_tokenizer: libswtext.a
 tests/test_text_tokenizer: libswcore.a
+tests/test_text_tokenizer: /usr/lib/gcc/x86_64-linux-gnu/12/libgomp.so
+tests/test_text_tokenizer: /usr/lib/x86_64-linux-gnu/libpthread.a
 tests/test_text_tokenizer: /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so
 tests/test_text_tokenizer: /usr/lib/x86_64-linux-gnu/libjansson.so
 tests/test_text_tokenizer: /usr/lib/x86_64-linux-gnu/libpcre2-8.so
