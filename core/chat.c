@@ -1,10 +1,20 @@
-/* chat.c — the template families behind most chat models (see chat.h). */
+/* chat.c — the template families behind most chat models (see chat.h).
+ *
+ * Interim renderer: it recognises ChatML, Llama 3 and [INST] templates from
+ * their text and writes those layouts directly. The Jinja engine replaces
+ * it behind the same interface. */
 #include "chat.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+typedef enum sw_chat_style { SW_CHAT_CHATML, SW_CHAT_LLAMA3, SW_CHAT_INST, SW_CHAT_UNKNOWN } sw_chat_style;
+
+struct sw_chat_template {
+    char *source;
+};
 
 typedef struct sbuf {
     char *p;
@@ -31,7 +41,7 @@ static void put(sbuf *b, const char *s, size_t n) {
 
 static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
 
-sw_chat_style sw_chat_detect(const char *t) {
+static sw_chat_style sw_chat_detect(const char *t) {
     if (!t) return SW_CHAT_UNKNOWN;
     if (strstr(t, "<|im_start|>")) return SW_CHAT_CHATML;
     if (strstr(t, "<|start_header_id|>")) return SW_CHAT_LLAMA3;
@@ -60,8 +70,8 @@ static bool is_role(const char *r) {
     return !strcmp(r, "system") || !strcmp(r, "user") || !strcmp(r, "assistant") || !strcmp(r, "tool");
 }
 
-sw_status sw_chat_render(sw_ctx *ctx, const char *tmpl, const sw_chat_msg *m, int n, bool gen, char **out,
-                         size_t *len) {
+static sw_status render(sw_ctx *ctx, const char *tmpl, const sw_chat_msg *m, int n, bool gen, char **out,
+                       size_t *len) {
     *out = NULL;
     sw_chat_style style = sw_chat_detect(tmpl);
     if (style == SW_CHAT_UNKNOWN)
@@ -143,4 +153,40 @@ sw_status sw_chat_render(sw_ctx *ctx, const char *tmpl, const sw_chat_msg *m, in
     *out = b.p;
     *len = b.len;
     return SW_OK;
+}
+
+sw_status sw_chat_template_new(sw_ctx *ctx, const char *source, const char *name, sw_chat_template **out) {
+    *out = NULL;
+    if (sw_chat_detect(source) == SW_CHAT_UNKNOWN)
+        return sw_err(ctx, SW_EUNSUPPORTED, "%s: not a ChatML, Llama 3 or [INST] template", name ? name : "chat template");
+    sw_chat_template *t = calloc(1, sizeof *t);
+    if (!t || !(t->source = strdup(source))) {
+        free(t);
+        return sw_err(ctx, SW_ENOMEM, "host out of memory");
+    }
+    *out = t;
+    return SW_OK;
+}
+
+sw_status sw_chat_template_builtin(sw_ctx *ctx, const char *name, sw_chat_template **out) {
+    if (!strcmp(name, "chatml")) return sw_chat_template_new(ctx, "<|im_start|>", name, out);
+    if (!strcmp(name, "llama-3.1")) return sw_chat_template_new(ctx, "<|start_header_id|>", name, out);
+    if (!strcmp(name, "mistral")) return sw_chat_template_new(ctx, "[INST]", name, out);
+    *out = NULL;
+    return sw_err(ctx, SW_EINVAL, "unknown chat template '%s' (known: chatml, llama-3.1, mistral)", name);
+}
+
+void sw_chat_template_free(sw_chat_template *t) {
+    if (!t) return;
+    free(t->source);
+    free(t);
+}
+
+const char *sw_chat_template_source(const sw_chat_template *t) { return t->source; }
+
+sw_status sw_chat_apply(sw_ctx *ctx, const sw_chat_template *t, const sw_chat_msg *msgs, int n,
+                        bool add_generation_prompt, const char *bos, const char *eos, char **out, size_t *len) {
+    (void)bos;
+    (void)eos;
+    return render(ctx, t->source, msgs, n, add_generation_prompt, out, len);
 }

@@ -1,9 +1,10 @@
-/* chat.h — rendering a conversation with a model's chat template.
+/* chat.h — a model's chat template, compiled once, applied to conversations.
  *
- * This is the small renderer for the common template families, recognised
- * from the template text: ChatML (SmolLM2, Qwen), Llama 3 headers, and
- * Llama 2 / Mistral [INST] blocks. A model whose template is none of these
- * gets a clear error; the full Jinja engine arrives with the data pipeline.
+ * Templates are the Jinja source models ship (tokenizer_config.json's
+ * chat_template, GGUF's tokenizer.chat_template), rendered with HF's
+ * apply_chat_template semantics: variables messages, add_generation_prompt,
+ * bos_token, eos_token. Built-in named templates serve models that carry
+ * none: chatml, llama-3.1, alpaca, mistral, phi-3, gemma.
  */
 #ifndef SW_CHAT_H
 #define SW_CHAT_H
@@ -14,15 +15,23 @@
 #include "ctx.h"
 
 typedef struct sw_chat_msg {
-    const char *role;     /* "system", "user", "assistant" */
+    const char *role;     /* "system", "user", "assistant", "tool" */
     const char *content;
 } sw_chat_msg;
 
-typedef enum sw_chat_style { SW_CHAT_CHATML, SW_CHAT_LLAMA3, SW_CHAT_INST, SW_CHAT_UNKNOWN } sw_chat_style;
+typedef struct sw_chat_template sw_chat_template;
 
-sw_chat_style sw_chat_detect(const char *tmpl);
-/* *out is malloc'd, NUL-terminated. */
-sw_status sw_chat_render(sw_ctx *ctx, const char *tmpl, const sw_chat_msg *msgs, int n, bool add_generation_prompt,
-                         char **out, size_t *len);
+/* Compile Jinja source; name is used in error messages. */
+sw_status sw_chat_template_new(sw_ctx *ctx, const char *source, const char *name, sw_chat_template **out);
+/* A built-in template by name; an unknown name lists the known ones. */
+sw_status sw_chat_template_builtin(sw_ctx *ctx, const char *name, sw_chat_template **out);
+void      sw_chat_template_free(sw_chat_template *t);
+const char *sw_chat_template_source(const sw_chat_template *t);
+
+/* Render. bos/eos may be NULL (then empty strings). *out is malloc'd and
+ * NUL-terminated. A template's raise_exception() is an SW_EINVAL error
+ * carrying its message. */
+sw_status sw_chat_apply(sw_ctx *ctx, const sw_chat_template *t, const sw_chat_msg *msgs, int n,
+                        bool add_generation_prompt, const char *bos, const char *eos, char **out, size_t *len);
 
 #endif

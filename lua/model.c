@@ -550,8 +550,19 @@ static int m_chat(lua_State *L) {
     sw_ctx_init(&ctx);
     char *text;
     size_t tlen;
-    if (sw_chat_render(&ctx, sw_tokenizer_chat_template(tok), msgs, n, true, &text, &tlen))
-        return luaL_error(L, "Model:chat: %s", ctx.msg);
+    const char *src = sw_tokenizer_chat_template(tok);
+    if (!src) return luaL_error(L, "Model:chat: this model has no chat template");
+    sw_chat_template *tpl;
+    if (sw_chat_template_new(&ctx, src, "chat template", &tpl)) return luaL_error(L, "Model:chat: %s", ctx.msg);
+    size_t bl = 0, el = 0;
+    int32_t bos = sw_tokenizer_bos(tok), eosid = sw_tokenizer_eos(tok);
+    const char *bp = bos >= 0 ? sw_tokenizer_piece(tok, bos, &bl) : NULL, *ep = eosid >= 0 ? sw_tokenizer_piece(tok, eosid, &el) : NULL;
+    char bbuf[64] = "", ebuf[64] = "";
+    if (bp && bl < sizeof bbuf) memcpy(bbuf, bp, bl);
+    if (ep && el < sizeof ebuf) memcpy(ebuf, ep, el);
+    sw_status cst = sw_chat_apply(&ctx, tpl, msgs, n, true, bbuf, ebuf, &text, &tlen);
+    sw_chat_template_free(tpl);
+    if (cst) return luaL_error(L, "Model:chat: %s", ctx.msg);
     lua_pushlstring(L, text, tlen);
     free(text);
     lua_replace(L, 2);
