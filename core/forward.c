@@ -14,6 +14,7 @@
 
 #include "../kernels/ops.h"
 #include "interrupt.h"
+#include "lora.h"
 #include "model.h"
 
 void sw_tensor_row_f32(float *dst, const sw_tensor *t, int64_t row) {
@@ -23,7 +24,7 @@ void sw_tensor_row_f32(float *dst, const sw_tensor *t, int64_t row) {
 }
 
 /* Rows [r0, r0+n) of a linear weight as float32 (n x in). */
-static void linear_rows(float *dst, const sw_linear *l, int64_t r0, int64_t n) {
+void sw_linear_rows(float *dst, const sw_linear *l, int64_t r0, int64_t n) {
     if (l->nf4) {
         const uint8_t *codes = (const uint8_t *)sw_tensor_data(l->w) + r0 * l->in / 2;
         const float *absmax = (const float *)sw_tensor_data(l->absmax) + r0 * l->in / 64;
@@ -34,7 +35,7 @@ static void linear_rows(float *dst, const sw_linear *l, int64_t r0, int64_t n) {
 }
 
 /* y (T, n) with row stride ldy = x (T, k) . W^T, W (n, k) row-major. */
-static void gemm_nt(float *y, int64_t ldy, const float *x, const float *w, int64_t T, int64_t n, int64_t k) {
+void sw_gemm_nt(float *y, int64_t ldy, const float *x, const float *w, int64_t T, int64_t n, int64_t k) {
 #ifdef SW_HAVE_OPENBLAS
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)n, (int)k, 1.0f, x, (int)k, w, (int)k, 0.0f, y,
                 (int)ldy);
@@ -66,7 +67,7 @@ sw_status sw_linear_forward(sw_ctx *ctx, float *y, const float *x, const sw_line
             else sw_qmatvec_cpu(y + t * out, x + t * in, sw_tensor_data(l->w), l->w->dtype, l->w->stride[0], out, in);
         }
     } else if (!l->nf4 && l->w->dtype == SW_F32 && sw_tensor_is_contiguous(l->w)) {
-        gemm_nt(y, out, x, sw_tensor_data(l->w), T, out, in);
+        sw_gemm_nt(y, out, x, sw_tensor_data(l->w), T, out, in);
     } else {
         /* Panels of ~1 MiB of float32: big enough for an efficient GEMM,
          * small enough to stay in cache next to x. NF4 panels must start
@@ -79,8 +80,8 @@ sw_status sw_linear_forward(sw_ctx *ctx, float *y, const float *x, const sw_line
         if (!panel) return ctx->status;
         for (int64_t r0 = 0; r0 < out; r0 += P) {
             int64_t n = out - r0 < P ? out - r0 : P;
-            linear_rows(panel, l, r0, n);
-            gemm_nt(y + r0, out, x, panel, T, n, in);
+            sw_linear_rows(panel, l, r0, n);
+            sw_gemm_nt(y + r0, out, x, panel, T, n, in);
         }
         sw_mem_free(SW_DEV_CPU, SW_MEM_WORKSPACE, panel, bytes);
     }
@@ -90,6 +91,36 @@ sw_status sw_linear_forward(sw_ctx *ctx, float *y, const float *x, const sw_line
             for (int64_t j = 0; j < out; j++) y[t * out + j] += b[j];
     }
     return SW_OK;
+}
+
+sw_linear *sw_model_linear(sw_model *m, int64_t li, int t) {
+    sw_layer *L = &m->layers[li];
+    sw_linear *ls[SW_LORA_NTARGETS] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+    return ls[t];
+}
+
+/* y += scale * (x A^T) B^T for the active adapter on (layer, target). */
+static sw_status lora_add(sw_ctx *ctx, float *y, const float *x, const sw_model *m, int64_t li, int t, int64_t T,
+                          int64_t out, int64_t in) {
+    const sw_lora *lo = m->lora;
+    if (!lo || !lo->pairs[li][t].A) return SW_OK;
+    const sw_lora_pair *p = &lo->pairs[li][t];
+    size_t bytes = sizeof(float) * (size_t)(T * lo->r + T * out);
+    float *u = sw_mem_alloc(ctx, SW_DEV_CPU, SW_MEM_WORKSPACE, bytes);
+    if (!u) return ctx->status;
+    float *d = u + T * lo->r;
+    sw_gemm_nt(u, lo->r, x, sw_tensor_data(p->A), T, lo->r, in);
+    sw_gemm_nt(d, out, u, sw_tensor_data(p->B), T, out, lo->r);
+    for (int64_t i = 0; i < T * out; i++) y[i] += lo->scale * d[i];
+    sw_mem_free(SW_DEV_CPU, SW_MEM_WORKSPACE, u, bytes);
+    return SW_OK;
+}
+
+/* A projection with its adapter. */
+static sw_status proj(sw_ctx *ctx, float *y, const float *x, sw_model *m, int64_t li, int t, int64_t T) {
+    const sw_linear *l = sw_model_linear(m, li, t);
+    if (sw_linear_forward(ctx, y, x, l, T)) return ctx->status;
+    return lora_add(ctx, y, x, m, li, t, T, l->out, l->in);
 }
 
 static void add_into(float *x, const float *y, int64_t n) {
@@ -127,8 +158,8 @@ sw_status sw_model_forward(sw_ctx *ctx, sw_model *m, const int32_t *ids, int64_t
         const sw_layer *L = &m->layers[li];
         /* attention */
         sw_rmsnorm_cpu(h, x, sw_tensor_data(L->attn_norm), (float)c->rms_eps, T, C);
-        if ((st = sw_linear_forward(ctx, q, h, &L->q, T)) || (st = sw_linear_forward(ctx, k, h, &L->k, T)) ||
-            (st = sw_linear_forward(ctx, v, h, &L->v, T)))
+        if ((st = proj(ctx, q, h, m, li, SW_LORA_Q, T)) || (st = proj(ctx, k, h, m, li, SW_LORA_K, T)) ||
+            (st = proj(ctx, v, h, m, li, SW_LORA_V, T)))
             break;
         if (c->qk_norm) {
             sw_rmsnorm_cpu(q, q, sw_tensor_data(L->q_norm), (float)c->rms_eps, T * Hq, D);
@@ -141,13 +172,13 @@ sw_status sw_model_forward(sw_ctx *ctx, sw_model *m, const int32_t *ids, int64_t
         memcpy(vc + pos0 * Hkv * D, v, sizeof(float) * (size_t)n_kv);
         bool windowed = c->sliding_window > 0 && li >= c->max_window_layers;
         sw_attention_cpu(att, q, kc, vc, scores, pos0, windowed ? c->sliding_window : 0, T, Hq, Hkv, D);
-        if ((st = sw_linear_forward(ctx, h, att, &L->o, T))) break;
+        if ((st = proj(ctx, h, att, m, li, SW_LORA_O, T))) break;
         add_into(x, h, n_x);
         /* MLP */
         sw_rmsnorm_cpu(h, x, sw_tensor_data(L->mlp_norm), (float)c->rms_eps, T, C);
-        if ((st = sw_linear_forward(ctx, g, h, &L->gate, T)) || (st = sw_linear_forward(ctx, u, h, &L->up, T))) break;
+        if ((st = proj(ctx, g, h, m, li, SW_LORA_GATE, T)) || (st = proj(ctx, u, h, m, li, SW_LORA_UP, T))) break;
         sw_swiglu_cpu(g, g, u, n_i);
-        if ((st = sw_linear_forward(ctx, h, g, &L->down, T))) break;
+        if ((st = proj(ctx, h, g, m, li, SW_LORA_DOWN, T))) break;
         add_into(x, h, n_x);
         st = sw_interrupt_check(ctx);
     }

@@ -50,6 +50,7 @@ typedef struct sw_model {
     sw_tensor **k_cache, **v_cache;
     int64_t max_seq;
     int64_t n_past;
+    struct sw_lora *lora;          /* the active adapter, or NULL (not owned) */
     sw_device device;
     char source[512];              /* the file or directory it came from */
     char quant[16];                /* "f32", "bf16", "nf4", "q4_1", ... (most weights) */
@@ -79,6 +80,12 @@ size_t    sw_model_weight_bytes(const sw_model *m);
 
 /* y (T, out) = x (T, in) W^T + b; dequantizes W in panels (workspace). */
 sw_status sw_linear_forward(sw_ctx *ctx, float *y, const float *x, const sw_linear *l, int64_t T);
+/* y (T, n) with row stride ldy = x (T, k) W^T for a row-major float32 W (n, k). */
+void      sw_gemm_nt(float *y, int64_t ldy, const float *x, const float *w, int64_t T, int64_t n, int64_t k);
+/* The linear of layer li, target t (sw_lora target index). */
+sw_linear *sw_model_linear(sw_model *m, int64_t li, int t);
+/* Rows [r0, r0+n) of a linear's weight as float32 (n x in), any storage. */
+void      sw_linear_rows(float *dst, const sw_linear *l, int64_t r0, int64_t n);
 /* Row `row` of a (rows, cols) weight tensor of any dtype, as float32. */
 void      sw_tensor_row_f32(float *dst, const sw_tensor *t, int64_t row);
 

@@ -63,6 +63,28 @@ void sw_qmatvec_cpu(float *y, const float *x, const void *w, sw_dtype t, int64_t
 void sw_nf4_matvec_cpu(float *y, const float *x, const uint8_t *codes, const float *absmax, int64_t rows,
                        int64_t cols);
 
+/* ---- GEMM: C = alpha op(A) op(B) + beta C, row-major (kernels/cpu/gemm.c) */
+void sw_sgemm_cpu(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* ---- training ops (kernels/cpu/backward.c) ---------------------------------
+ * rmsnorm_fwd also keeps rstd (T); rmsnorm_bwd ADDS into dx. rope_bwd
+ * rotates a gradient back in place. swiglu_bwd writes dg, du. attention on
+ * one sample block of len tokens: q (len, Hq, D), k/v (len, Hkv, D), out
+ * (len, Hq, D), lse (Hq, len); S is scratch of len*len floats (2*len*len
+ * for the backward); attention_bwd ADDS into dq, dk, dv. */
+void sw_rmsnorm_fwd_cpu(float *y, float *rstd, const float *x, const float *w, float eps, int64_t T, int64_t C);
+void sw_rmsnorm_bwd_cpu(float *dx, const float *dy, const float *x, const float *w, const float *rstd, int64_t T,
+                        int64_t C);
+void sw_rope_bwd_cpu(float *dx, const int32_t *pos, const float *inv_freq, bool interleaved, int64_t T, int64_t H,
+                     int64_t D);
+void sw_swiglu_bwd_cpu(float *dg, float *du, const float *da, const float *g, const float *u, int64_t n);
+void sw_attention_fwd_cpu(float *out, float *lse, const float *q, const float *k, const float *v, float *S,
+                          int64_t len, int64_t window, int64_t Hq, int64_t Hkv, int64_t D);
+void sw_attention_bwd_cpu(float *dq, float *dk, float *dv, const float *dout, const float *out, const float *lse,
+                          const float *q, const float *k, const float *v, float *S, int64_t len, int64_t window,
+                          int64_t Hq, int64_t Hkv, int64_t D);
+
 /* ---- dequantize: dst[i] = element i of n elements stored as type t ------
  * t is any dtype: f32/f16/bf16 convert; q8_0, q4_0, q4_1, q4_k, q5_k, q6_k
  * decode GGUF blocks (n a multiple of the block). Bit-exact with the gguf

@@ -139,7 +139,7 @@ void lsw_new_class(lua_State *L, const char *tname, const luaL_Reg *methods,
 }
 
 void **lsw_new_object(lua_State *L, const char *tname) {
-    void **slot = lua_newuserdatauv(L, sizeof(void *), 1);
+    void **slot = lua_newuserdatauv(L, sizeof(void *), 2); /* user values: parents, children */
     *slot = NULL; /* born closed: __gc on a failed constructor is harmless */
     luaL_setmetatable(L, tname);
     return slot;
