@@ -289,6 +289,7 @@ static int32_t *int_list(lua_State *L, int idx, const char *what, int64_t *n) {
 static int m_loss(lua_State *L) {
     sw_model *m = lsw_check_model(L, 1);
     static const char *const keys[] = {"labels", "starts", "backward", "checkpointing", "logits", NULL};
+    lua_settop(L, 3); /* buffers pushed below must not land where the options are read */
     lsw_opts_check(L, 3, "Model:loss", keys);
     int64_t T, nl = 0, ns = 0;
     int32_t *ids = int_list(L, 2, "ids", &T);
