@@ -50,6 +50,7 @@ void lsw_open_tensor(lua_State *L);
 void lsw_open_mem(lua_State *L);
 void lsw_open_model(lua_State *L);
 void lsw_open_lora(lua_State *L); /* after lsw_open_model */
+void lsw_open_optim(lua_State *L);
 void lsw_open_tokenizer(lua_State *L);
 sw_tokenizer *lsw_check_tokenizer(lua_State *L, int idx);
 void          lsw_push_tokenizer(lua_State *L, sw_tokenizer *t); /* takes ownership */
