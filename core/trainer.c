@@ -70,24 +70,55 @@ void sw_trainer_free(sw_trainer *tr) {
     free(tr);
 }
 
-/* Row r of a batch as a packed sequence (padding left out). */
-static void row_view(const sw_batch *b, int64_t r, sw_seq_batch *s, int64_t *starts) {
-    int64_t first = b->row_start[r], last = b->row_start[r + 1];
-    int n = (int)(last - first - 1);
-    for (int j = 0; j <= n; j++) starts[j] = b->offsets[first + j];
-    s->ids = b->ids + r * b->len;
-    s->labels = b->labels + r * b->len;
-    s->pos = b->positions + r * b->len;
-    s->T = starts[n];
-    s->starts = starts;
-    s->n_seqs = n;
+/* A whole micro-batch as one packed sequence: every row's samples back to
+ * back, padding dropped. Attention stays within each sample, so this is the
+ * same computation as row by row, but each frozen weight is read (and, for
+ * quantized bases, dequantized) once per micro-batch instead of once per row. */
+typedef struct flat {
+    int32_t *ids, *labels, *pos;
+    int64_t *starts;
+    int64_t T;
+    int n;
+} flat;
+
+static sw_status flatten(sw_ctx *ctx, const sw_batch *b, flat *f) {
+    memset(f, 0, sizeof *f);
+    int64_t T = 0, n = 0;
+    for (int64_t r = 0; r < b->rows; r++) {
+        T += b->offsets[b->row_start[r + 1] - 1];
+        n += b->row_start[r + 1] - b->row_start[r] - 1;
+    }
+    f->ids = malloc(sizeof(int32_t) * (size_t)(3 * T + 1));
+    f->starts = malloc(sizeof(int64_t) * (size_t)(n + 1));
+    if (!f->ids || !f->starts) {
+        free(f->ids);
+        free(f->starts);
+        return sw_err(ctx, SW_ENOMEM, "host out of memory");
+    }
+    f->labels = f->ids + T;
+    f->pos = f->labels + T;
+    int64_t t = 0;
+    int k = 0;
+    for (int64_t r = 0; r < b->rows; r++) {
+        int64_t first = b->row_start[r], last = b->row_start[r + 1];
+        for (int64_t j = first; j < last - 1; j++) {
+            f->starts[k++] = t + b->offsets[j] - b->offsets[first];
+        }
+        int64_t len = b->offsets[last - 1];
+        memcpy(f->ids + t, b->ids + r * b->len, sizeof(int32_t) * (size_t)len);
+        memcpy(f->labels + t, b->labels + r * b->len, sizeof(int32_t) * (size_t)len);
+        memcpy(f->pos + t, b->positions + r * b->len, sizeof(int32_t) * (size_t)len);
+        t += len;
+    }
+    f->starts[k] = t;
+    f->T = t;
+    f->n = k;
+    return SW_OK;
 }
 
-static int64_t max_samples_per_row(const sw_batch *b) {
-    int64_t mx = 1;
-    for (int64_t r = 0; r < b->rows; r++)
-        if (b->row_start[r + 1] - b->row_start[r] > mx) mx = b->row_start[r + 1] - b->row_start[r];
-    return mx;
+static void flat_free(flat *f) {
+    free(f->ids);
+    free(f->starts);
 }
 
 sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
@@ -114,15 +145,10 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
         float scale = trained ? 1.0f / (float)trained : 0.0f;
         sw_train_opts to = {true, tr->o.checkpointing, scale, NULL};
         for (int64_t k = 0; k < tr->o.accum && !st; k++) {
-            int64_t *starts = malloc(sizeof(int64_t) * (size_t)(max_samples_per_row(&bs[k]) + 1));
-            if (!starts) {
-                st = sw_err(ctx, SW_ENOMEM, "host out of memory");
-                break;
-            }
-            for (int64_t r = 0; r < bs[k].rows && !st; r++) {
-                sw_seq_batch s;
-                row_view(&bs[k], r, &s, starts);
-                if (s.T <= 0) continue;
+            flat f;
+            if ((st = flatten(ctx, &bs[k], &f))) break;
+            if (f.T > 0) {
+                sw_seq_batch s = {f.ids, f.labels, f.pos, f.T, f.starts, f.n};
                 double ls;
                 int64_t n;
                 st = sw_train_batch(ctx, tr->m, &s, &to, &ls, &n);
@@ -130,7 +156,7 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
                 loss_sum += ls;
                 counted += n;
             }
-            free(starts);
+            flat_free(&f);
         }
     }
     for (int64_t k = 0; k < tr->o.accum; k++) sw_batch_free(&bs[k]);
@@ -177,13 +203,9 @@ sw_status sw_trainer_eval(sw_ctx *ctx, sw_model *m, const sw_dataset *ds, int64_
     while (!st && cur.epoch == 0) {
         sw_batch b = {0};
         if ((st = sw_dataset_batch(ctx, ds, &bo, &cur, &b))) break;
-        int64_t starts[2];
-        for (int64_t r = 0; r < b.rows && !st; r++) {
-            sw_seq_batch s = {b.ids + r * b.len, b.labels + r * b.len, b.positions + r * b.len, 0, starts, 1};
-            starts[0] = 0;
-            starts[1] = b.offsets[b.row_start[r] + 1];
-            s.T = starts[1];
-            if (s.T <= 0) continue;
+        flat f;
+        if (!(st = flatten(ctx, &b, &f)) && f.T > 0) {
+            sw_seq_batch s = {f.ids, f.labels, f.pos, f.T, f.starts, f.n};
             sw_train_opts to = {false, false, 0, NULL};
             double ls;
             int64_t k;
@@ -191,6 +213,7 @@ sw_status sw_trainer_eval(sw_ctx *ctx, sw_model *m, const sw_dataset *ds, int64_
             sum += ls;
             count += k;
         }
+        if (!st) flat_free(&f);
         sw_batch_free(&b);
     }
     if (st) return st;
