@@ -96,6 +96,7 @@ int luaopen_sw(lua_State *L) {
     lsw_open_mem(L);
     lsw_open_model(L);
     lsw_open_tokenizer(L);
+    lsw_open_dataset(L);
     lsw_open_bench(L);
     lsw_open_gguf(L);
     lsw_open_safetensors(L);
