@@ -427,6 +427,111 @@ fail:
     return st;
 }
 
+/* ---- offsets ----------------------------------------------------------------------- */
+
+static bool ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+/* Does the token's text b[0..bl) sit at text[i..)? Either exactly, or after a
+ * space the tokenizer prepended (which then maps to no byte). */
+static bool line_up(const char *text, size_t len, size_t i, const char *b, size_t bl, size_t *end) {
+    if (bl <= len - i && !memcmp(text + i, b, bl)) {
+        *end = i + bl;
+        return true;
+    }
+    if (bl >= 1 && b[0] == ' ' && bl - 1 <= len - i && !memcmp(text + i, b + 1, bl - 1)) {
+        *end = i + bl - 1;
+        return true;
+    }
+    return false;
+}
+
+sw_status sw_tokenizer_encode_offsets(sw_ctx *ctx, const sw_tokenizer *t, const char *text, size_t len,
+                                      bool add_special, int32_t **ids_out, sw_token_offset **offsets_out,
+                                      int64_t *n_out) {
+    *offsets_out = NULL;
+    int32_t *ids;
+    int64_t n;
+    sw_status st = sw_tokenizer_encode(ctx, t, text, len, add_special, &ids, &n);
+    if (st) {
+        *ids_out = NULL;
+        *n_out = 0;
+        return st;
+    }
+    sw_token_offset *o = malloc(((size_t)n + 1) * sizeof *o);
+    if (!o) {
+        free(ids);
+        *ids_out = NULL;
+        *n_out = 0;
+        return NOMEM(ctx, "encoding");
+    }
+    /* The post-processor's tokens stand for no text. */
+    int64_t lo = add_special ? t->n_post_before : 0, hi = n - (add_special ? t->n_post_after : 0);
+    if (hi < lo) hi = lo;
+    for (int64_t k = 0; k < lo && k < n; k++) o[k] = (sw_token_offset){0, 0};
+    for (int64_t k = hi; k < n; k++) o[k] = (sw_token_offset){(int64_t)len, (int64_t)len};
+    size_t i = 0;
+    int64_t unk = -1, bad = 0; /* unk: an unknown token whose end waits for the next token */
+    for (int64_t k = lo; k < hi; k++) {
+        bad = k;
+        size_t bl = 0, end = 0;
+        const char *b = sw_tokenizer_token_bytes(t, ids[k], &bl);
+        if (!b) b = "";
+        if (unk >= 0) {
+            /* The unknown run ends where the next token lines up (on a
+             * character boundary: an unknown token is whole characters). */
+            size_t j = i + 1;
+            while (j < len && ((unsigned char)text[j] & 0xC0) == 0x80) j++;
+            for (; j <= len; j++)
+                if (line_up(text, len, j, b, bl, &end)) break;
+            if (j > len) goto misaligned;
+            o[unk].end = (int64_t)j;
+            i = j;
+            unk = -1;
+            o[k] = (sw_token_offset){(int64_t)i, (int64_t)end};
+            i = end;
+            continue;
+        }
+        size_t from = i;
+        if (!line_up(text, len, i, b, bl, &end)) {
+            /* Whitespace the tokenizer dropped (an added token's lstrip or
+             * rstrip, a Strip normalizer) belongs to this token. */
+            size_t j = i;
+            while (j < len && ascii_space(text[j])) j++;
+            if (j > i && line_up(text, len, j, b, bl, &end)) {
+                i = j;
+            } else if (ids[k] == t->unk_id) {
+                o[k] = (sw_token_offset){(int64_t)i, (int64_t)len};
+                unk = k;
+                continue;
+            } else {
+                goto misaligned;
+            }
+        }
+        o[k] = (sw_token_offset){(int64_t)from, (int64_t)end};
+        i = end;
+    }
+    if (unk >= 0) i = len;
+    while (i < len && ascii_space(text[i])) i++; /* stripped at the end */
+    if (i != len) {
+        st = sw_err(ctx, SW_EUNSUPPORTED, "token offsets: the tokens end at byte %zu of %zu", i, len);
+        goto fail;
+    }
+    *ids_out = ids;
+    *offsets_out = o;
+    *n_out = n;
+    return SW_OK;
+misaligned:
+    st = sw_err(ctx, SW_EUNSUPPORTED,
+                "token offsets: token %lld (id %d) does not line up with the text at byte %zu (a normalizer rewrote it)",
+                (long long)bad, (int)ids[bad], i);
+fail:
+    free(ids);
+    free(o);
+    *ids_out = NULL;
+    *n_out = 0;
+    return st;
+}
+
 /* ---- decode ------------------------------------------------------------------------ */
 
 sw_status sw_tokenizer_decode(sw_ctx *ctx, const sw_tokenizer *t, const int32_t *ids, int64_t n,

@@ -60,6 +60,24 @@ void sw_tokenizer_free(sw_tokenizer *tok); /* NULL is fine */
 sw_status sw_tokenizer_encode(sw_ctx *ctx, const sw_tokenizer *tok, const char *text, size_t len,
                               bool add_special, int32_t **ids, int64_t *n);
 
+/* Where each token sits in the text: bytes [begin, end) of the input. */
+typedef struct sw_token_offset {
+    int64_t begin, end;
+} sw_token_offset;
+
+/* sw_tokenizer_encode (the same ids, always) plus each token's byte range in
+ * the text; *offsets is malloc'd like *ids. The ranges come from lining each
+ * token's bytes (sw_tokenizer_token_bytes) up with the text, in order. That is
+ * exact for byte-level vocabularies, whose tokens tile the text; for
+ * SentencePiece a space the normalizer prepended ("▁hi" for "hi") maps to no
+ * byte, whitespace an added token stripped goes to the token after it, an
+ * unknown token covers the text up to the next token, and tokens the
+ * post-processor added (add_special) are empty ranges at 0 or at len. Text
+ * that a normalizer changed in other ways cannot be lined up: that is
+ * SW_EUNSUPPORTED naming the token, never a guess. */
+sw_status sw_tokenizer_encode_offsets(sw_ctx *ctx, const sw_tokenizer *tok, const char *text, size_t len,
+                                      bool add_special, int32_t **ids, sw_token_offset **offsets, int64_t *n);
+
 /* *out is malloc'd and NUL-terminated; *len excludes the NUL. An id outside
  * 0..vocab_size-1 (or a hole in the vocabulary) is SW_EINVAL naming its index. */
 sw_status sw_tokenizer_decode(sw_ctx *ctx, const sw_tokenizer *tok, const int32_t *ids, int64_t n,

@@ -287,13 +287,20 @@ static sw_status head_loss(const run *R, const float *hf, float *dhf, const int3
             float *lg = logits + i * V;
             float mx = lg[0];
             for (int64_t v = 1; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
-            double sum = 0;
-            for (int64_t v = 0; v < V; v++) sum += exp((double)(lg[v] - mx));
-            double lse = mx + log(sum);
+            /* One pass of expf; the sum in double keeps a 50k-term sum exact
+             * enough, the softmax reuses the exponentials. */
             int32_t y = tgt[rows[i]];
-            loss += lse - lg[y];
+            float ly = lg[y];
+            double sum = 0;
+            for (int64_t v = 0; v < V; v++) {
+                float e = expf(lg[v] - mx);
+                lg[v] = e;
+                sum += e;
+            }
+            loss += (double)mx + log(sum) - ly;
             if (backward) { /* d/dlogits = softmax - onehot, scaled */
-                for (int64_t v = 0; v < V; v++) lg[v] = (float)(exp((double)lg[v] - lse) * loss_scale);
+                float k = (float)(loss_scale / sum);
+                for (int64_t v = 0; v < V; v++) lg[v] *= k;
                 lg[y] -= loss_scale;
             }
         }

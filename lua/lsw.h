@@ -55,6 +55,9 @@ void lsw_open_tokenizer(lua_State *L);
 sw_tokenizer *lsw_check_tokenizer(lua_State *L, int idx);
 void          lsw_push_tokenizer(lua_State *L, sw_tokenizer *t); /* takes ownership */
 void lsw_open_bench(lua_State *L);
+void lsw_open_dataset(lua_State *L);
+struct sw_dataset *lsw_check_dataset(lua_State *L, int idx);
+void lsw_open_trainer(lua_State *L);
 void lsw_open_gguf(lua_State *L);
 void lsw_open_safetensors(lua_State *L);
 sw_tensor *lsw_check_tensor(lua_State *L, int idx);

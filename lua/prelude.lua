@@ -144,3 +144,56 @@ function sw._stream(text)
   io.write(text)
   io.flush()
 end
+
+-------------------------------------------------------- Dataset:stats ----
+-- The layout of ds:stats(): the numbers first, then each data check with
+-- the rows it found (a few shown, the rest counted), so a bad row is one
+-- look away. Dataset:stats (lua/dataset.c) fills the table.
+
+local DatasetStats = { __name = "stepwise.DatasetStats" }
+sw._DatasetStats = DatasetStats
+
+local CHECKS = {
+  { "skipped", "skipped (bad records)" },
+  { "empty", "empty text" },
+  { "over_long", "longer than max_len" },
+  { "no_alnum", "no letters or digits" },
+  { "duplicate", "exact duplicates" },
+}
+
+DatasetStats.__tostring = function(s)
+  local L = s.length
+  local out = {
+    string.format("Dataset %s: %d samples (%s)%s", s.path, s.count, s.format,
+      s.skipped > 0 and string.format(", %d bad records skipped", s.skipped) or ""),
+    string.format("  tokens    %d in all; %d within max_len, %d of them train (%.1f%%)", s.tokens,
+      s.tokens_kept, s.trained, 100 * s.trained_fraction),
+    string.format("  length    mean %.1f, median %d, p95 %d, p99 %d, max %d (min %d)", L.mean, L.median,
+      L.p95, L.p99, L.max, L.min),
+    string.format("  max_len   %d: %d sample%s cut; suggested max_len %d (p99 rounded up to 64)", s.max_len,
+      s.truncated, s.truncated == 1 and "" or "s", s.suggested_max_len),
+    "  checks",
+  }
+  for _, c in ipairs(CHECKS) do
+    local list = s.checks[c[1]]
+    local line = string.format("    %-22s %d", c[2], #list)
+    if #list > 0 then
+      local rows = {}
+      for i = 1, math.min(#list, 6) do rows[i] = tostring(list[i].row) end
+      line = line .. string.format(": %s%s %s%s (%s %d: %s)", s.row_name, #list > 1 and "s" or "",
+        table.concat(rows, ", "), #list > 6 and string.format(" and %d more", #list - 6) or "", s.row_name,
+        list[1].row, list[1].what)
+    end
+    out[#out + 1] = line
+  end
+  return table.concat(out, "\n")
+end
+
+-- A batch from ds:batch() shows as a summary line; its fields are the data.
+local Batch = { __name = "stepwise.Batch" }
+sw._Batch = Batch
+Batch.__tostring = function(b)
+  return string.format("Batch %d x %d: %d samples, %d tokens (%d padding), %d trained%s; from epoch %d index %d",
+    b.rows, b.len, b.n_samples, b.n_tokens, b.rows * b.len - b.n_tokens, b.n_trained,
+    b.n_truncated > 0 and string.format(", %d cut to max_len", b.n_truncated) or "", b.epoch, b.index)
+end

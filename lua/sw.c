@@ -98,6 +98,8 @@ int luaopen_sw(lua_State *L) {
     lsw_open_lora(L);
     lsw_open_optim(L);
     lsw_open_tokenizer(L);
+    lsw_open_dataset(L);
+    lsw_open_trainer(L);
     lsw_open_bench(L);
     lsw_open_gguf(L);
     lsw_open_safetensors(L);
