@@ -55,6 +55,7 @@ void          lsw_push_tokenizer(lua_State *L, sw_tokenizer *t); /* takes owners
 void lsw_open_bench(lua_State *L);
 void lsw_open_gguf(lua_State *L);
 void lsw_open_safetensors(lua_State *L);
+void lsw_open_chat(lua_State *L);
 sw_tensor *lsw_check_tensor(lua_State *L, int idx);
 void       lsw_push_tensor(lua_State *L, sw_tensor *t); /* takes ownership */
 
