@@ -85,8 +85,11 @@ jv jn_str_case(jn_arena *a, const char *s, size_t n, int mode) {
         else if (mode == 2) m = prev_cased ? cp_lower(c) : cp_upper(c);
         else m = first ? cp_upper(c) : cp_lower(c);
         if (mode == 2) prev_cased = cp_cased(c);
+        bool up = mode == 1 || (mode == 2 && m != cp_lower(c)) || (mode == 3 && first);
         first = false;
-        if (m == c) {
+        if (c == 0xDF && up) { /* ß upper-cases to two letters: SS, or Ss in title case */
+            jn_buf_puts(&b, mode == 1 ? "SS" : "Ss");
+        } else if (m == c) {
             jn_buf_put(&b, s + i, j - i);
         } else {
             char u[4];
