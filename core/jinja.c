@@ -20,7 +20,7 @@ sw_status sw_jinja_compile(sw_ctx *ctx, const char *source, const char *name, sw
     jn_toks toks;
     if (jn_lex(ctx, t->name, t->source, strlen(t->source), &t->arena, &toks) ||
         jn_parse(ctx, t->name, &toks, &t->arena, &t->root)) {
-        sw_status st = ctx->status ? ctx->status : SW_EINVAL;
+        sw_status st = ctx->status; /* the lexer and parser always leave one */
         sw_jinja_free(t);
         return st;
     }
@@ -43,6 +43,8 @@ sw_status sw_jinja_env_new(sw_ctx *ctx, sw_jinja_env **out) {
     *out = calloc(1, sizeof **out);
     if (!*out) return sw_err(ctx, SW_ENOMEM, "host out of memory");
     (*out)->arena.limit = SW_JINJA_MAX_MEMORY;
+    (*out)->max_output = SW_JINJA_MAX_OUTPUT;
+    (*out)->max_memory = SW_JINJA_MAX_MEMORY;
     return SW_OK;
 }
 
@@ -53,6 +55,13 @@ void sw_jinja_env_free(sw_jinja_env *e) {
 }
 
 void sw_jinja_env_set_now(sw_jinja_env *e, long long epoch_seconds) { e->now = epoch_seconds; }
+
+void sw_jinja_env_set_limits(sw_jinja_env *e, size_t max_output, size_t max_memory) {
+    e->max_output = max_output ? max_output : SW_JINJA_MAX_OUTPUT;
+    /* the memory cap counts what the variables already use */
+    e->max_memory = max_memory ? max_memory : SW_JINJA_MAX_MEMORY;
+    e->arena.limit = e->arena.used + e->max_memory;
+}
 
 /* Names are copied into the arena: the caller's string may not outlive the env. */
 sw_status jn_env_set(sw_ctx *ctx, sw_jinja_env *e, const char *name, jv v) {

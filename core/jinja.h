@@ -53,6 +53,10 @@ sw_status sw_jinja_env_set_json_object(sw_ctx *ctx, sw_jinja_env *e, const char 
  * datetime.now() does. */
 void sw_jinja_env_set_now(sw_jinja_env *e, long long epoch_seconds);
 
+/* Lower (or restore, with 0) the caps above for renders with e: tests
+ * use small ones to try runaway templates cheaply. */
+void sw_jinja_env_set_limits(sw_jinja_env *e, size_t max_output, size_t max_memory);
+
 /* Render. *out is malloc'd and NUL-terminated; *len excludes the NUL. A
  * template's raise_exception(msg) is SW_EINVAL, its message after the
  * template name and position. */

@@ -113,6 +113,25 @@ jv jn_soft_str(jn_arena *a, jv v) {
     return r;
 }
 
+jv jn_html_escape(jn_arena *a, jv str) {
+    jn_buf b = {0};
+    const char *s = str.u.s->s;
+    size_t n = str.u.s->len, run = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        const char *e = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&#34;" : c == '\'' ? "&#39;" : NULL;
+        if (!e) continue;
+        jn_buf_put(&b, s + run, i - run);
+        jn_buf_puts(&b, e);
+        run = i + 1;
+    }
+    jn_buf_put(&b, s + run, n - run);
+    jv r = b.oom ? jv_undef() : jv_str(a, b.p ? b.p : "", b.len);
+    free(b.p);
+    if (r.t == JV_STR) r.flags |= JV_MARKUP;
+    return r;
+}
+
 /* ---- string methods ------------------------------------------------------ */
 
 static bool in_chars(jv chars, const char *s, size_t n, size_t i, size_t *w) {

@@ -38,8 +38,8 @@ int jn_fail(jn_rt *rt, const jn_node *at, sw_status st, const char *fmt, ...) {
 }
 
 int jn_oom(jn_rt *rt, const jn_node *at) {
-    if (rt->a->over && rt->a->limit && rt->a->used + 65536 >= rt->a->limit)
-        return jn_fail(rt, at, SW_EINVAL, "the template used more than %zu MiB of memory", rt->a->limit >> 20);
+    if (rt->a->capped)
+        return jn_fail(rt, at, SW_EINVAL, "the template used more than %zu KiB of memory", rt->env->max_memory >> 10);
     return jn_fail(rt, at, SW_ENOMEM, "out of memory");
 }
 
@@ -152,7 +152,7 @@ static int repeat(jn_rt *rt, const jn_node *at, jv seq, int64_t times, jv *out) 
         if (!s) return jn_oom(rt, at);
         for (int64_t i = 0; i < times; i++) memcpy(s->s + (size_t)i * n, seq.u.s->s, n);
         s->len = n * (size_t)times;
-        *out = (jv){.t = JV_STR, .u.s = s};
+        *out = (jv){.t = JV_STR, .flags = seq.flags & JV_MARKUP, .u.s = s};
         return 0;
     }
     int n = seq.u.l->n;
@@ -255,13 +255,17 @@ static int binop(jn_rt *rt, const jn_node *at, int op, jv l, jv r, jv *out) {
         return 0;
     }
     if (op == OP_ADD && l.t == JV_STR && r.t == JV_STR) {
+        /* Markup + str escapes the str, and the sum is Markup */
+        bool markup = (l.flags | r.flags) & JV_MARKUP;
+        if (markup && !(l.flags & JV_MARKUP) && (l = jn_html_escape(rt->a, l)).t != JV_STR) return jn_oom(rt, at);
+        if (markup && !(r.flags & JV_MARKUP) && (r = jn_html_escape(rt->a, r)).t != JV_STR) return jn_oom(rt, at);
         size_t n = l.u.s->len + r.u.s->len;
         jstr *s = jn_alloc(rt->a, sizeof *s + n + 1);
         if (!s) return jn_oom(rt, at);
         memcpy(s->s, l.u.s->s, l.u.s->len);
         memcpy(s->s + l.u.s->len, r.u.s->s, r.u.s->len);
         s->len = n;
-        *out = (jv){.t = JV_STR, .u.s = s};
+        *out = (jv){.t = JV_STR, .flags = markup ? JV_MARKUP : 0, .u.s = s};
         return 0;
     }
     if (op == OP_ADD && l.t == JV_LIST && r.t == JV_LIST && !((l.flags | r.flags) & JV_GEN) &&
@@ -431,7 +435,7 @@ static int capture(jn_rt *rt, jn_frame *f, jn_node *const *body, int n, jv *out)
     }
     if (got.oom) {
         free(got.p);
-        return jn_fail(rt, NULL, SW_EINVAL, "output larger than %zu MiB", got.limit >> 20);
+        return jn_fail(rt, NULL, SW_EINVAL, "output larger than %zu KiB", got.limit >> 10);
     }
     *out = jv_str(rt->a, got.p ? got.p : "", got.len);
     free(got.p);
@@ -642,7 +646,7 @@ enum { FLOW_NEXT = 0, FLOW_BREAK = 1, FLOW_CONTINUE = 2 };
 
 static int emit(jn_rt *rt, const jn_node *at, jv v) {
     jv_to_str(&rt->out, v);
-    if (rt->out.oom) return jn_fail(rt, at, SW_EINVAL, "output larger than %zu MiB", rt->out.limit >> 20);
+    if (rt->out.oom) return jn_fail(rt, at, SW_EINVAL, "output larger than %zu KiB", rt->out.limit >> 10);
     return 0;
 }
 
@@ -814,14 +818,14 @@ static int exec_body(jn_rt *rt, jn_frame *f, jn_node *const *body, int nb) {
 sw_status sw_jinja_render(sw_ctx *ctx, const sw_jinja *t, sw_jinja_env *e, char **out, size_t *len) {
     *out = NULL;
     if (len) *len = 0;
-    jn_rt rt = {.ctx = ctx, .tpl = t, .env = e, .a = &e->arena, .out = {.limit = SW_JINJA_MAX_OUTPUT}};
+    jn_rt rt = {.ctx = ctx, .tpl = t, .env = e, .a = &e->arena, .out = {.limit = e->max_output}};
     size_t mark = e->arena.used;
     jn_frame *top = frame_new(&rt, &e->globals);
     int rc = top ? exec_body(&rt, top, t->root->body, t->root->nbody) : jn_oom(&rt, NULL);
     (void)mark;
     if (rc < 0) {
         free(rt.out.p);
-        return ctx->status ? ctx->status : sw_err(ctx, SW_EINVAL, "%s: render failed", t->name);
+        return rt.failed ? ctx->status : sw_err(ctx, SW_EINVAL, "%s: render failed", t->name);
     }
     if (!rt.out.p) jn_buf_put(&rt.out, "", 0);
     if (rt.out.oom) {

@@ -118,27 +118,22 @@ FILTER(f_replace) {
 FILTER(f_string) { (void)args, (void)nargs, (void)kwn, (void)kwv, (void)nkw; RET_STR(str_of(rt, v)); }
 FILTER(f_safe) {
     (void)args, (void)nargs, (void)kwn, (void)kwv, (void)nkw;
-    if (v.t == JV_STR) {
-        *out = v;
-        return 0;
-    }
-    RET_STR(str_of(rt, v));
+    jv s = str_of(rt, v);
+    if (s.t != JV_STR) return jn_oom(rt, at);
+    *out = s;
+    out->flags |= JV_MARKUP;
+    return 0;
 }
 
 FILTER(f_escape) {
     (void)args, (void)nargs, (void)kwn, (void)kwv, (void)nkw;
+    if (v.t == JV_STR && (v.flags & JV_MARKUP)) { /* already safe */
+        *out = v;
+        return 0;
+    }
     jv s = str_of(rt, v);
     if (s.t != JV_STR) return jn_oom(rt, at);
-    jn_buf b = {0};
-    for (size_t i = 0; i < s.u.s->len; i++) {
-        char c = s.u.s->s[i];
-        const char *e = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&#34;" : c == '\'' ? "&#39;" : NULL;
-        if (e)
-            jn_buf_puts(&b, e);
-        else
-            jn_buf_put(&b, &c, 1);
-    }
-    return buf_result(rt, at, &b, out);
+    RET_STR(jn_html_escape(rt->a, s));
 }
 
 /* Python's str.splitlines() boundaries, for indent. */
@@ -585,6 +580,7 @@ FILTER(f_sum) {
  * attr = the attribute argument comes first. */
 static int select_common(jn_rt *rt, const jn_node *at, jv v, const jv *args, int nargs, bool reject, bool attr, jv *out) {
     jv items;
+    if (!jv_truthy(v)) v = jv_list(rt->a, 0); /* jinja2: `if value:` before iterating, so None gives nothing */
     if (jn_iterate(rt, at, v, &items) || gen_result(rt, at, out)) return -1;
     int k = 0;
     jv path = jv_none();
@@ -619,6 +615,7 @@ FILTER(f_rejectattr) { (void)kwn, (void)kwv, (void)nkw; return select_common(rt,
 FILTER(f_map) {
     jv items, attr, def;
     bool has_def = ARG(-1, "default", &def);
+    if (!jv_truthy(v)) v = jv_list(rt->a, 0); /* as select: None maps to nothing */
     if (jn_iterate(rt, at, v, &items) || gen_result(rt, at, out)) return -1;
     if (ARG(-1, "attribute", &attr)) {
         for (int i = 0; i < items.u.l->n; i++) {

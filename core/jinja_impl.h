@@ -26,6 +26,7 @@ typedef struct jn_arena {
     size_t used;  /* bytes handed out, all chunks */
     size_t limit; /* 0 = none */
     bool over;    /* the limit was hit (or malloc failed) */
+    bool capped;  /* ...and it was the limit */
 } jn_arena;
 
 void *jn_alloc(jn_arena *a, size_t n); /* zeroed; NULL when over the limit */
@@ -42,6 +43,10 @@ typedef enum jv_type {
  * true and has no length. */
 #define JV_TUPLE 1
 #define JV_GEN 2
+/* JV_STR flag: markupsafe's Markup (what |safe and |escape return). With
+ * autoescape off it prints as any string, but `markup + str` HTML-escapes
+ * the str, as Markup.__add__ does. */
+#define JV_MARKUP 4
 
 typedef struct jstr jstr;
 typedef struct jlist jlist;
@@ -238,6 +243,7 @@ struct sw_jinja_env {
     jn_arena arena; /* the render's values live here too */
     jn_frame globals;
     long long now; /* strftime_now's clock; 0 = the system clock */
+    size_t max_output, max_memory;
 };
 
 struct jn_rt {
@@ -280,6 +286,7 @@ jv jn_str_case(jn_arena *a, const char *s, size_t n, int mode); /* 0 lower, 1 up
 jv jn_str_strip(jn_arena *a, jv str, jv chars, int which);      /* 1 left, 2 right, 3 both */
 jv jn_str_replace(jn_arena *a, jv str, jv old, jv rep, int64_t count);
 jv jn_soft_str(jn_arena *a, jv v); /* str(v) */
+jv jn_html_escape(jn_arena *a, jv str); /* markupsafe.escape, flagged JV_MARKUP */
 
 /* evaluator, for filters that take a callable or iterate */
 int jn_call(jn_rt *rt, const jn_node *at, jv fn, const jv *args, int nargs, const char *const *kwn, const jv *kwv,
@@ -293,7 +300,7 @@ bool jn_arg(const jv *args, int nargs, const char *const *kwn, const jv *kwv, in
 
 #define JN_MAX_DEPTH 64            /* parser nesting of expressions and blocks */
 #define JN_MAX_CALL_DEPTH 64       /* macro calls inside macro calls */
-#define JN_MAX_STEPS 20000000LL    /* loop iterations in one render */
+#define JN_MAX_STEPS 5000000LL     /* loop iterations in one render */
 #define JN_MAX_RANGE 100000        /* jinja2's sandbox MAX_RANGE */
 
 #endif

@@ -27,6 +27,7 @@ typedef struct lexer {
     jn_arena *a;
     jn_toks *out;
     bool line_starting; /* the last match ended with a newline */
+    bool failed;        /* an error is in ctx */
 } lexer;
 
 static int lex_fail(lexer *lx, size_t at, const char *fmt, const char *arg) {
@@ -42,6 +43,7 @@ static int lex_fail(lexer *lx, size_t at, const char *fmt, const char *arg) {
     }
     char msg[256];
     snprintf(msg, sizeof msg, fmt, arg);
+    lx->failed = true;
     sw_err(lx->ctx, SW_EINVAL, "%s:%d:%d: %s", lx->name, line, col, msg);
     return -1;
 }
@@ -383,7 +385,10 @@ int jn_lex(sw_ctx *ctx, const char *name, const char *src, size_t len, jn_arena 
         bool raw_strip;
         if (kind == '%' && raw_begin(s, n, at, &raw_end, &raw_strip)) {
             if (emit_text(&lx, i, at, sign, true)) goto oom;
-            if (lex_raw(&lx, raw_end, raw_strip)) return ctx->status ? -1 : (sw_err(ctx, SW_ENOMEM, "%s: out of memory", name), -1);
+            if (lex_raw(&lx, raw_end, raw_strip)) {
+                if (lx.failed) return -1;
+                goto oom;
+            }
             continue;
         }
         if (emit_text(&lx, i, at, sign, kind != '{')) goto oom;
@@ -410,7 +415,10 @@ int jn_lex(sw_ctx *ctx, const char *name, const char *src, size_t len, jn_arena 
         }
         if (!push(&lx, kind == '%' ? JT_BLOCK_BEGIN : JT_VAR_BEGIN, at)) goto oom;
         lx.pos = body;
-        if (lex_tag(&lx, kind == '%', at)) return ctx->status ? -1 : (sw_err(ctx, SW_ENOMEM, "%s: out of memory", name), -1);
+        if (lex_tag(&lx, kind == '%', at)) {
+            if (lx.failed) return -1;
+            goto oom;
+        }
     }
     if (!push(&lx, JT_EOF, n)) goto oom;
     /* Byte offsets to line:column, in one pass. */

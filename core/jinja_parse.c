@@ -25,6 +25,7 @@ typedef struct parser {
     int i;
     jn_arena *a;
     int depth, loops, macros;
+    bool failed; /* keep the first error: later ones are its echoes */
 } parser;
 
 static const jn_tok *cur(parser *p) { return &p->t->v[p->i]; }
@@ -58,7 +59,8 @@ static const char *describe(const jn_tok *k, char *buf, size_t n) {
 
 static void *fail(parser *p, const jn_tok *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void *fail(parser *p, const jn_tok *at, const char *fmt, ...) {
-    if (p->ctx->status) return NULL; /* keep the first error */
+    if (p->failed) return NULL;
+    p->failed = true;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -69,7 +71,8 @@ static void *fail(parser *p, const jn_tok *at, const char *fmt, ...) {
 }
 
 static void *oom(parser *p) {
-    if (!p->ctx->status) sw_err(p->ctx, SW_ENOMEM, "%s: out of memory", p->name);
+    if (!p->failed) sw_err(p->ctx, SW_ENOMEM, "%s: out of memory", p->name);
+    p->failed = true;
     return NULL;
 }
 
@@ -294,6 +297,8 @@ static jn_node *postfix(parser *p, jn_node *n) {
         } else if (is_op(c, "(")) {
             jn_node *m = mk(p, N_CALL, c);
             if (!m) return NULL;
+            m->line = n->line; /* errors point at what is called */
+            m->col = n->col;
             m->a = n;
             if (!call_args(p, m)) return NULL;
             n = m;
@@ -314,6 +319,8 @@ static jn_node *filter_expr(parser *p, jn_node *n) {
         } else if (is_op(c, "(")) {
             jn_node *m = mk(p, N_CALL, c);
             if (!m) return NULL;
+            m->line = n->line; /* errors point at what is called */
+            m->col = n->col;
             m->a = n;
             if (!call_args(p, m)) return NULL;
             n = m;
@@ -885,7 +892,7 @@ int jn_parse(sw_ctx *ctx, const char *name, const jn_toks *toks, jn_arena *a, jn
     if (!r) return sw_err(ctx, SW_ENOMEM, "%s: out of memory", name), -1;
     r->kind = N_BODY;
     if (body(&p, NULL, &r->body, &r->nbody, NULL)) {
-        if (!ctx->status) sw_err(ctx, SW_EINVAL, "%s: syntax error", name);
+        if (!p.failed) sw_err(ctx, SW_EINVAL, "%s: syntax error", name);
         return -1;
     }
     *root = r;

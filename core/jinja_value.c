@@ -27,7 +27,7 @@ void *jn_alloc(jn_arena *a, size_t n) {
     n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
     if (n == 0) n = sizeof(max_align_t);
     if (a->limit && (n > a->limit || a->used > a->limit - n)) {
-        a->over = true;
+        a->over = a->capped = true;
         return NULL;
     }
     jn_chunk *c = a->head;
@@ -66,7 +66,7 @@ void jn_arena_free(jn_arena *a) {
     }
     a->head = NULL;
     a->used = 0;
-    a->over = false;
+    a->over = a->capped = false;
 }
 
 /* ---- construction -------------------------------------------------------- */

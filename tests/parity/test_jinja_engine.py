@@ -100,6 +100,8 @@ SNIPPETS = [
     ("{{ [1, 2, 3]|reverse|list }} {{ 'abc'|reverse }} {{ [1, 5, 3]|max }} {{ [4, 2, 8]|min }} {{ [1, 2, 3]|sum }} {{ {'b': 1, 'a': 2}|dictsort }}", {}),
     ("{{ 'a\\nb\\n\\nc'|indent }}|{{ 'a\\nb'|indent(2, true) }}|{{ 'a\\n\\nb'|indent('> ', blank=true) }}", {}),
     ("{{ 42|string ~ 'x' }} {{ [1]|string }} {{ '<a & b>'|e }} {{ '<b>'|safe }} {{ 'one two  three'|wordcount }}", {}),
+    ("{{ 'a'|safe + '<b>' }} {{ '<i>' + 'x'|safe }} {{ ('<' ~ 'x'|safe) }} {{ '&'|e + '&' }} {{ ('&'|e)|e }} {{ 'q'|safe * 2 }}", {}),
+    ("{{ none|selectattr('a')|list }} {{ none|map(attribute='a')|list }} {{ ''|select|list }} {{ none|reject('none')|list }}", {}),
     # tests
     ("{{ x is defined }} {{ x is undefined }} {{ none is none }} {{ 1 is number }} {{ 1.5 is float }} {{ 1 is integer }} {{ true is boolean }}", {}),
     ("{{ 's' is string }} {{ {} is mapping }} {{ [] is iterable }} {{ 's' is iterable }} {{ 1 is iterable }} {{ 's' is sequence }} {{ x is iterable }}", {}),

@@ -38,6 +38,13 @@ TOKENS = {
     "gemma-2": ("<bos>", "<eos>"),
     "chatml": ("<s>", "</s>"),
     "alpaca": ("<s>", "</s>"),
+    # more templates, for the engine's coverage (macros, Markup, tools...)
+    "gpt-oss": ("<|startoftext|>", "<|return|>"),
+    "mistral-small-3.2": ("<s>", "</s>"),
+    "functionary-3.1": ("<|begin_of_text|>", "<|eot_id|>"),
+    "deepseek-r1-distill": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
+    "granite-3.3": ("<|end_of_text|>", "<|end_of_text|>"),
+    "kimi-k2": ("[BOS]", "[EOS]"),
 }
 
 TOOLS = [{
