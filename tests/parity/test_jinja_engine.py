@@ -34,6 +34,11 @@ SNIPPETS = [
     ("{{ 'a' }}\n{{ 'b' }}\n", {}),
     ("  {{- 'x' }}  {%- if true %} y {% endif -%}  ", {}),
     ("{# comment\nover lines #}\n  {#- c -#}  text", {}),
+    ("\t {% if true %}a{% endif %}\n\t{# c #}\n {{ 'b' }} {%- if true %} c{% endif %}\n  \n{% set z = 1 -%}\n\n  d", {}),
+    ("{{ {'a': {'b': 1}} }}|{{ '}}' }}|{% set q = {'k': [1, {'j': 2}]} %}{{ q.k[1].j }}|{{ '%}' }}", {}),
+    ("{{ '\u3000x\u00a0'|trim }}|{{ ' \t\n x \x0b'|trim }}|{{ '\u2028y\u2029'.strip() }}|", {}),
+    ("a{%- if true -%}\n\n b \n\n{%- endif -%}c{{- ' ' -}}d{# x -#}   e{#- y #}f", {}),
+    ("{% for m in messages -%}\n  [{{ m.role }}]\n{%- endfor %}\n{%- if add_generation_prompt %}\n  GEN\n{% endif %}", {}),
     # literals and printing
     ("{{ 1.0 }} {{ 1e20 }} {{ 1.5e-7 }} {{ 0.1+0.2 }} {{ 1/3 }} {{ 10/2 }} {{ 2**10 }} {{ 2**-1 }}", {}),
     ("{{ -7 // 2 }} {{ -7 % 3 }} {{ 7.5 % 2 }} {{ 7 // 2.0 }} {{ -3 % -2 }} {{ 1_000 }}", {}),
