@@ -60,6 +60,7 @@ struct sw_dataset *lsw_check_dataset(lua_State *L, int idx);
 void lsw_open_trainer(lua_State *L);
 void lsw_open_gguf(lua_State *L);
 void lsw_open_safetensors(lua_State *L);
+void lsw_open_chat(lua_State *L);
 sw_tensor *lsw_check_tensor(lua_State *L, int idx);
 void       lsw_push_tensor(lua_State *L, sw_tensor *t); /* takes ownership */
 

@@ -103,6 +103,7 @@ int luaopen_sw(lua_State *L) {
     lsw_open_bench(L);
     lsw_open_gguf(L);
     lsw_open_safetensors(L);
+    lsw_open_chat(L);
     return 1;
 }
 

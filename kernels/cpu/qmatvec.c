@@ -53,21 +53,34 @@ static float dot_q8_0(const uint8_t *b, const float *x, int64_t n) {
     return acc;
 }
 
-/* NF4 (bitsandbytes order: element 2k in the high nibble). */
+/* NF4 (bitsandbytes order: element 2k in the high nibble). Each block is
+ * decoded through the code table into 64 floats, then dotted with x in
+ * eight independent lanes so the compiler can keep the adds in flight
+ * (a single running sum would wait on every add). */
 static float dot_nf4(const uint8_t *codes, const float *absmax, const float *x, int64_t n) {
     float acc = 0;
+    float w[64];
     for (int64_t k = 0; k < n / 64; k++, codes += 32, x += 64) {
-        float s = 0;
-        for (int i = 0; i < 32; i++)
-            s += sw_nf4_table[codes[i] >> 4] * x[2 * i] + sw_nf4_table[codes[i] & 0x0f] * x[2 * i + 1];
+        for (int i = 0; i < 32; i++) {
+            w[2 * i] = sw_nf4_table[codes[i] >> 4];
+            w[2 * i + 1] = sw_nf4_table[codes[i] & 0x0f];
+        }
+        float lane[8] = {0};
+        for (int i = 0; i < 64; i += 8)
+            for (int j = 0; j < 8; j++) lane[j] += w[i + j] * x[i + j];
+        float s = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
         acc += absmax[k] * s;
     }
     return acc;
 }
 
 static float dot_f32(const float *w, const float *x, int64_t n) {
-    float acc = 0;
-    for (int64_t i = 0; i < n; i++) acc += w[i] * x[i];
+    float lane[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] += w[i + j] * x[i + j];
+    float acc = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    for (; i < n; i++) acc += w[i] * x[i];
     return acc;
 }
 
