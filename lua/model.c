@@ -569,10 +569,10 @@ static int m_chat(lua_State *L) {
     size_t plen;
     const char *prompt = lua_tolstring(L, 2, &plen);
     /* The end-of-turn tokens of the template families. */
-    int32_t eot[2];
+    int32_t eot[4];
     int ne = 0;
-    static const char *const marks[] = {"<|im_end|>", "<|eot_id|>"};
-    for (int i = 0; i < 2; i++) {
+    static const char *const marks[] = {"<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"};
+    for (int i = 0; i < 4; i++) {
         int32_t id = sw_tokenizer_id(tok, marks[i], strlen(marks[i]));
         if (id >= 0) eot[ne++] = id;
     }
