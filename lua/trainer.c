@@ -426,7 +426,7 @@ static int t_index(lua_State *L) {
     const char *k = luaL_checkstring(L, 2);
     sw_trainer *tr = check_trainer(L, 1);
     if (!strcmp(k, "history")) lua_getiuservalue(L, 1, 2);
-    else if (!strcmp(k, "step")) lua_pushinteger(L, tr->step);
+    else if (!strcmp(k, "global_step")) lua_pushinteger(L, tr->step);
     else if (!strcmp(k, "total_steps")) lua_pushinteger(L, tr->total_steps);
     else if (!strcmp(k, "epoch")) lua_pushinteger(L, tr->cursor.epoch);
     else if (!strcmp(k, "cursor")) {
@@ -456,7 +456,7 @@ static const luaL_Reg methods[] = {{"step", t_step}, {"run", t_run},   {"eval", 
                                    {"save", t_save}, {"free", t_gc},   {NULL, NULL}};
 static const luaL_Reg metamethods[] = {{"__gc", t_gc}, {"__close", t_gc}, {"__index", t_index},
                                        {"__tostring", t_tostring}, {NULL, NULL}};
-static const char *const fields[] = {"history", "step", "total_steps", "epoch", "cursor", NULL};
+static const char *const fields[] = {"history", "global_step", "total_steps", "epoch", "cursor", NULL};
 static const luaL_Reg functions[] = {{"trainer", t_new}, {"resume", t_resume}, {NULL, NULL}};
 
 void lsw_open_trainer(lua_State *L) {

@@ -15,7 +15,7 @@
 sw.profile(true)
 local quick = os.getenv("STEPWISE_QUICK") == "1"
 STEPS = quick and 4 or 100           -- optimizer steps of 4 samples each
-EVAL_N = quick and 8 or 50           -- held-out questions to score
+EVAL_N = quick and 8 or 40           -- held-out questions to score
 dofile("tutorials/data/score.lua")   -- defines exact_match(model, file, opts)
 for _, d in ipairs(sw.devices()) do print(d.name, d.description) end
 
@@ -30,7 +30,7 @@ train:stats()
 train:preview(1)
 
 -- %% 4. Before training: how often is the reply exactly the city?
-before = exact_match(model, "tutorials/data/travel_eval.jsonl", { limit = EVAL_N, max_new = 12 })
+before = exact_match(model, "tutorials/data/travel_eval.jsonl", { limit = EVAL_N, max_new = 10 })
 
 -- %% 5. A LoRA adapter on every projection (the base stays frozen, in NF4)
 lora = model:lora{ r = 16, alpha = 16, dropout = 0, seed = 3407,
@@ -49,7 +49,7 @@ print(string.format("loss: first step %.3f, last step %.3f", tr.history[1].loss,
 print(string.format("held-out loss %.3f", tr:eval().loss))
 
 -- %% 8. After training: the same questions
-after = exact_match(model, "tutorials/data/travel_eval.jsonl", { limit = EVAL_N, max_new = 12 })
+after = exact_match(model, "tutorials/data/travel_eval.jsonl", { limit = EVAL_N, max_new = 10 })
 print(string.format("exact match: %.0f%% before, %.0f%% after", 100 * before.accuracy, 100 * after.accuracy))
 
 -- %% 9. Ask it something new

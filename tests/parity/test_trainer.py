@@ -60,13 +60,13 @@ def test_resume_continues_bitwise(stepwise_bin, env, tmp_path):
         tr:save("{tmp_path}/ckpt")
         local straight = {{ tr:step().loss, tr:step().loss }}
         local tr2 = sw.resume("{tmp_path}/ckpt", m, ds, {{ quiet = true }})
-        print(tr2.step)
+        print(tr2.global_step)
         local again = {{ tr2:step().loss, tr2:step().loss }}
         print(straight[1] == again[1], straight[2] == again[2], #tr.history)
         -- a later save replaces the checkpoint whole
         tr2:save("{tmp_path}/ckpt")
         local tr3 = sw.resume("{tmp_path}/ckpt", m, ds, {{ quiet = true }})
-        print(tr3.step, tr3.cursor.index)
+        print(tr3.global_step, tr3.cursor.index)
     """)
     assert out[0] == "2"
     assert out[1:4] == ["true", "true", "4"]
