@@ -18,4 +18,9 @@ bool sw_interrupted(void);
 /* SW_OK, or SW_EINTR with "interrupted" in ctx when the flag is up. */
 sw_status sw_interrupt_check(sw_ctx *ctx);
 
+/* While deferred, one Ctrl-C is only recorded (sw_interrupted() says so)
+ * and checks pass, so a unit of work such as a training step can finish
+ * before the caller stops; a second Ctrl-C interrupts as usual. */
+void sw_interrupt_defer(bool on);
+
 #endif

@@ -258,8 +258,8 @@ static int t_step(lua_State *L) {
 }
 
 /* tr:run{steps = n}: a progress line per step (rewritten in place on a
- * terminal); Ctrl-C stops it between steps, the interrupted step
- * discarded and everything as it was after the last complete one. */
+ * terminal). Ctrl-C stops it after the current step; pressed twice, the
+ * current step is abandoned and everything is as after the last one. */
 static int t_run(lua_State *L) {
     sw_trainer *tr = live(L, 1);
     static const char *const keys[] = {"steps", NULL};
@@ -275,7 +275,11 @@ static int t_run(lua_State *L) {
     for (; done < n; done++) {
         sw_ctx ctx;
         sw_ctx_init(&ctx);
+        /* A Ctrl-C lets the running step finish, then stops; a second one
+         * abandons the step (which then changes nothing). */
+        sw_interrupt_defer(true);
         sw_status st = one_step(L, 1, &ctx, &s);
+        sw_interrupt_defer(false);
         if (st == SW_EINTR) {
             stopped = "interrupted";
             break;

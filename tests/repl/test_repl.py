@@ -8,8 +8,11 @@ import pytest
 PROMPT = "\r\n> "
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def spawn(stepwise_bin, env):
-    p = pexpect.spawn(stepwise_bin, env=env, encoding="utf-8", timeout=10, dimensions=(40, 160))
+    p = pexpect.spawn(stepwise_bin, env=env, encoding="utf-8", timeout=10, dimensions=(40, 160), cwd=ROOT)
     p.expect("Ctrl-D exits")
     p.expect("> ")
     return p
@@ -183,3 +186,23 @@ def test_ctrl_c_stops_generation_and_keeps_the_model(repl):
     # The model still works after the interrupt.
     out = run(repl, 'm:chat("What is the capital of France?", {max_new = 20})')
     assert "Paris" in out
+
+
+def test_ctrl_c_stops_training_after_the_current_step(repl):
+    run(repl, "sw.profile(false)")
+    run(repl, 'm = sw.load("smollm2-135m-instruct", {quant = "nf4", max_seq = 128})')
+    run(repl, 'm:lora{r = 4, targets = {"q_proj", "v_proj"}}')
+    run(repl, 'ds = sw.dataset("tutorials/data/travel_train.jsonl", {model = m, max_len = 96})')
+    run(repl, 'tr = sw.trainer(m, ds, {batch = 2, accum = 1, max_steps = 500})')
+    repl.sendline("r = tr:run{}")
+    repl.expect(r"\] \d+/500", timeout=60)  # the progress bar is moving
+    repl.sendintr()
+    repl.expect(r"stopped \(Ctrl-C\) after (\d+) step", timeout=60)
+    done = int(repl.match.group(1))
+    repl.expect(PROMPT)
+    assert 0 < done < 500
+    assert run(repl, "tr.global_step").strip() == str(done)
+    assert run(repl, "#tr.history").strip() == str(done)
+    assert run(repl, "r.interrupted").strip() == "true"
+    out = run(repl, "tr:step().loss > 0")  # and training goes on from there
+    assert "true" in out
