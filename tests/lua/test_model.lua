@@ -60,4 +60,31 @@ T.test("bad paths and options are clear errors", function()
   T.raises(function() m:generate("hi") end, "loaded without a tokenizer")
 end)
 
+T.test("adapters: several by name, one active, enable/disable, replace, without_adapter", function()
+  local m <close> = sw.load(FIX .. "llama", { max_seq = 32 })
+  local ids = { 1, 5, 9, 200, 3 }
+  local base = m:logits(ids):get(7)
+  local a = sw.load_adapter(m, FIX .. "llama/adapter", { name = "fixture" })
+  T.eq(a.active, true)
+  local with = m:logits(ids):get(7)
+  T.eq(math.abs(with - base) > 1e-3, true)               -- the adapter changes the output
+  T.eq(m:without_adapter(function() return m:logits(ids):get(7) end), base)
+  T.eq(a.active, true)                                   -- and comes back after
+  local b = m:lora{ r = 4, name = "fresh" }              -- PEFT init: B = 0, so no change yet
+  T.eq(b.active, true); T.eq(a.active, false)
+  T.eq(m:logits(ids):get(7), base)
+  a:enable()
+  T.eq(m:logits(ids):get(7), with)
+  a:disable()
+  T.eq(m:logits(ids):get(7), base)
+  local c = m:lora{ r = 8, name = "fresh" }              -- re-running the cell replaces "fresh"
+  T.raises(function() return b.r end, "has been freed")
+  T.eq(c.r, 8)
+  T.raises(function() m:lora{ r = 4, targets = { "qproj" } } end, "did you mean 'q_proj'")
+  T.raises(function() m:lora{ r = 0 } end, "r must be in 1..4096")
+  T.raises(function() sw.load_adapter(m, "/nonexistent") end, "adapter_config.json")
+  local ok = pcall(m.without_adapter, m, function() error("inside") end)
+  T.eq(ok, false); T.eq(c.active, true)                  -- restored even on error
+end)
+
 T.done()
