@@ -46,17 +46,4 @@ local r = {
   gflops = tps * flops_token / 1e9, gemm_gflops = gemm,
 }
 r.fraction_of_gemm = r.gflops / gemm
-local keys = {}
-for k in pairs(r) do keys[#keys + 1] = k end
-table.sort(keys)
-local parts = {}
-for _, k in ipairs(keys) do
-  local v = r[k]
-  parts[#parts + 1] = string.format("  %q: %s", k, type(v) == "number" and string.format("%.4g", v) or string.format("%q", v))
-end
-local json = "{\n" .. table.concat(parts, ",\n") .. "\n}\n"
-os.execute("mkdir -p " .. out:match("^(.*)/[^/]*$"))
-local f = assert(io.open(out, "w"))
-f:write(json)
-f:close()
-io.write(json)
+sw.write_results(out, r)

@@ -76,20 +76,6 @@ if ci then
   r.cpu = ci:read("a"):match("model name%s*:%s*([^\n]+)") or "?"
   ci:close()
 end
-local keys = {}
-for k in pairs(r) do keys[#keys + 1] = k end
-table.sort(keys)
-local parts = {}
-for _, k in ipairs(keys) do
-  local v = r[k]
-  parts[#parts + 1] = string.format("  %q: %s", k, type(v) == "string" and string.format("%q", v)
-    or (math.type(v) == "integer" and tostring(v) or string.format("%.6g", v)))
-end
-local json = "{\n" .. table.concat(parts, ",\n") .. "\n}\n"
-os.execute("mkdir -p " .. out:match("^(.*)/[^/]*$"))
-local o = assert(io.open(out, "wb"))
-o:write(json)
-o:close()
-io.write(json)
+sw.write_results(out, r)
 print(string.format("%d records in %.2f s: %.0f records/s, %.0f tokens/s; %d packed batches in %.2f s", #ds, build_s,
   r.records_per_s, r.tokens_per_s, batches, batch_s))

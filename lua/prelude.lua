@@ -197,3 +197,26 @@ Batch.__tostring = function(b)
     b.rows, b.len, b.n_samples, b.n_tokens, b.rows * b.len - b.n_tokens, b.n_trained,
     b.n_truncated > 0 and string.format(", %d cut to max_len", b.n_truncated) or "", b.epoch, b.index)
 end
+
+-- A benchmark's figures as JSON (one flat table: numbers with 4 significant
+-- digits, strings quoted, keys sorted), written to path and echoed.
+function sw.write_results(path, r)
+  local keys = {}
+  for k in pairs(r) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = r[k]
+    local s = type(v) == "number" and (math.type(v) == "integer" and tostring(v) or string.format("%.4g", v))
+      or type(v) == "boolean" and tostring(v) or string.format("%q", tostring(v))
+    parts[#parts + 1] = string.format("  %q: %s", k, s)
+  end
+  local json = "{\n" .. table.concat(parts, ",\n") .. "\n}\n"
+  local dir = path:match("^(.*)/[^/]*$")
+  if dir then os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'") end
+  local f = assert(io.open(path, "w"))
+  f:write(json)
+  f:close()
+  io.write(json)
+  return json
+end
