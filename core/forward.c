@@ -34,6 +34,15 @@ void sw_linear_rows(float *dst, const sw_linear *l, int64_t r0, int64_t n) {
     for (int64_t r = 0; r < n; r++) sw_tensor_row_f32(dst + r * l->in, l->w, r0 + r);
 }
 
+/* Panels of ~1 MiB of float32: big enough for an efficient GEMM, small
+ * enough to stay in cache next to x. 64 rows at least, so NF4 panels start
+ * on a whole block. */
+int64_t sw_linear_panel_rows(const sw_linear *l) {
+    int64_t P = (256 * 1024) / l->in;
+    if (P < 64) P = 64;
+    return P > l->out ? l->out : P;
+}
+
 /* y (T, n) with row stride ldy = x (T, k) . W^T, W (n, k) row-major. */
 void sw_gemm_nt(float *y, int64_t ldy, const float *x, const float *w, int64_t T, int64_t n, int64_t k) {
 #ifdef SW_HAVE_OPENBLAS
@@ -69,12 +78,7 @@ sw_status sw_linear_forward(sw_ctx *ctx, float *y, const float *x, const sw_line
     } else if (!l->nf4 && l->w->dtype == SW_F32 && sw_tensor_is_contiguous(l->w)) {
         sw_gemm_nt(y, out, x, sw_tensor_data(l->w), T, out, in);
     } else {
-        /* Panels of ~1 MiB of float32: big enough for an efficient GEMM,
-         * small enough to stay in cache next to x. NF4 panels must start
-         * on a 64-element block. */
-        int64_t P = (256 * 1024) / in;
-        if (P < 64) P = 64;
-        if (P > out) P = out;
+        int64_t P = sw_linear_panel_rows(l);
         size_t bytes = (size_t)(P * in) * sizeof(float);
         float *panel = sw_mem_alloc(ctx, SW_DEV_CPU, SW_MEM_WORKSPACE, bytes);
         if (!panel) return ctx->status;

@@ -84,6 +84,8 @@ sw_status sw_linear_forward(sw_ctx *ctx, float *y, const float *x, const sw_line
 void      sw_gemm_nt(float *y, int64_t ldy, const float *x, const float *w, int64_t T, int64_t n, int64_t k);
 /* The linear of layer li, target t (sw_lora target index). */
 sw_linear *sw_model_linear(sw_model *m, int64_t li, int t);
+/* How many rows of a quantized weight to dequantize at a time. */
+int64_t   sw_linear_panel_rows(const sw_linear *l);
 /* Rows [r0, r0+n) of a linear's weight as float32 (n x in), any storage. */
 void      sw_linear_rows(float *dst, const sw_linear *l, int64_t r0, int64_t n);
 /* Row `row` of a (rows, cols) weight tensor of any dtype, as float32. */

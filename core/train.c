@@ -158,9 +158,7 @@ static sw_status frozen_bwd(const run *R, float *dx, const float *dy, const sw_l
         sw_sgemm_cpu(false, false, T, in, out, 1.0f, dy, out, sw_tensor_data(l->w), in, 1.0f, dx, in);
         return SW_OK;
     }
-    int64_t P = (256 * 1024) / in;
-    if (P < 64) P = 64;
-    if (P > out) P = out;
+    int64_t P = sw_linear_panel_rows(l);
     size_t bytes = sizeof(float) * (size_t)(P * in);
     float *panel = sw_mem_alloc(R->ctx, SW_DEV_CPU, SW_MEM_WORKSPACE, bytes);
     if (!panel) return R->ctx->status;
