@@ -59,7 +59,7 @@ static int mkdirs(char *path) {
 
 int jupyter_install_main(int argc, char **argv, const char *argv0) {
     (void)argv0;
-    const char *prefix = NULL, *mode = "signal";
+    const char *prefix = NULL, *mode = "signal", *name = "stepwise";
     bool user = true;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--user")) user = true;
@@ -71,6 +71,12 @@ int jupyter_install_main(int argc, char **argv, const char *argv0) {
         } else if (!strcmp(argv[i], "--prefix") && i + 1 < argc) {
             prefix = argv[++i];
             user = false;
+        } else if (!strcmp(argv[i], "--name") && i + 1 < argc) {
+            name = argv[++i]; /* a second spec, e.g. one per interrupt mode */
+            if (!*name || strchr(name, '/')) {
+                fprintf(stderr, "stepwise: --name must be a plain directory name\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--interrupt-mode") && i + 1 < argc) {
             mode = argv[++i];
             if (strcmp(mode, "signal") && strcmp(mode, "message")) {
@@ -79,21 +85,21 @@ int jupyter_install_main(int argc, char **argv, const char *argv0) {
             }
         } else {
             fprintf(stderr, "usage: stepwise install-kernel [--user | --sys-prefix | --prefix DIR] "
-                            "[--interrupt-mode signal|message]\n");
+                            "[--interrupt-mode signal|message] [--name NAME]\n");
             return 2;
         }
     }
     char dir[PATH_MAX];
     if (user) {
         const char *data = getenv("JUPYTER_DATA_DIR"), *home = getenv("HOME");
-        if (data) snprintf(dir, sizeof dir, "%s/kernels/stepwise", data);
-        else if (home) snprintf(dir, sizeof dir, "%s/.local/share/jupyter/kernels/stepwise", home);
+        if (data) snprintf(dir, sizeof dir, "%s/kernels/%s", data, name);
+        else if (home) snprintf(dir, sizeof dir, "%s/.local/share/jupyter/kernels/%s", home, name);
         else {
             fprintf(stderr, "stepwise: HOME is not set; use --prefix\n");
             return 1;
         }
     } else {
-        snprintf(dir, sizeof dir, "%s/share/jupyter/kernels/stepwise", prefix);
+        snprintf(dir, sizeof dir, "%s/share/jupyter/kernels/%s", prefix, name);
     }
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -117,6 +123,6 @@ int jupyter_install_main(int argc, char **argv, const char *argv0) {
         fprintf(stderr, "stepwise: cannot write %s\n", file);
         return 1;
     }
-    printf("installed kernelspec stepwise in %s\n", dir);
+    printf("installed kernelspec %s in %s\n", name, dir);
     return 0;
 }
