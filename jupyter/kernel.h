@@ -2,7 +2,8 @@
  *
  *   wire.c      ZeroMQ sockets, framing, HMAC signing, heartbeat thread
  *   protocol.c  dispatch by msg_type, busy/idle, parent headers, replies
- *   glue.c      the Lua state: running cells, output capture, completion
+ *   glue.c      the Lua state: running cells, completion, inspection
+ *   capture.c   fds 1 and 2 into stream messages (a reader thread)
  *   install.c   `stepwise install-kernel` (the kernelspec directory)
  *
  * Only wire.c touches ZeroMQ; only glue.c touches Lua. Sockets are owned by
@@ -67,8 +68,12 @@ typedef struct kg_result {
 } kg_result;
 
 int  kg_init(lua_State *L);      /* capture fds, install hooks */
+/* capture.c: fds 1/2 -> stream messages with the current parent. */
+int  kg_capture_start(void);
 void kg_set_parent(json_t *parent_header); /* where output goes (borrowed copy) */
 void kg_flush(void);             /* every byte written so far is sent */
+/* Send on iopub with the current parent, after the output before it. */
+void kg_publish(const char *msg_type, json_t *content);
 void kg_execute(lua_State *L, const char *code, kg_result *r);
 void kg_result_free(kg_result *r);
 /* "complete" / "incomplete" / "invalid" */
