@@ -147,18 +147,6 @@ static void push_path(lua_State *L, const char *path, size_t len) {
     }
 }
 
-static char *generator(const char *text, int state) {
-    (void)text;
-    static size_t next;
-    if (!state) next = 0;
-    if (next < ncands) {
-        char *s = cands[next];
-        cands[next++] = NULL; /* readline frees what we return */
-        return s;
-    }
-    return NULL;
-}
-
 static void reset_cands(void) {
     for (size_t i = 0; i < ncands; i++) free(cands[i]);
     ncands = 0;
@@ -189,19 +177,48 @@ static int collect(lua_State *L) {
     return 0;
 }
 
-static char **attempt(const char *text, int start, int end) {
-    (void)start;
-    (void)end;
-    lua_State *L = comp_L;
+char **repl_complete_candidates(lua_State *L, const char *text, size_t *n) {
     reset_cands();
-    rl_completion_append_character = '\0';
-    rl_attempted_completion_over = 1; /* never fall back to file names */
     int top = lua_gettop(L);
     lua_pushcfunction(L, collect);
     lua_pushlightuserdata(L, (void *)text);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) reset_cands();
     lua_settop(L, top);
-    if (!ncands) return NULL;
+    /* Hand the list over; the next attempt starts a fresh one. */
+    char **out = cands;
+    *n = ncands;
+    cands = NULL;
+    ncands = capcands = 0;
+    return out;
+}
+
+void repl_complete_push_path(lua_State *L, const char *path, size_t len) { push_path(L, path, len); }
+
+/* readline's side: the list lives in rl_cands until generator hands it out. */
+static char **rl_cands;
+static size_t rl_ncands;
+
+static char *generator(const char *text, int state) {
+    (void)text;
+    static size_t next;
+    if (!state) next = 0;
+    if (next < rl_ncands) {
+        char *s = rl_cands[next];
+        rl_cands[next++] = NULL; /* readline frees what we return */
+        return s;
+    }
+    return NULL;
+}
+
+static char **attempt(const char *text, int start, int end) {
+    (void)start;
+    (void)end;
+    for (size_t i = 0; i < rl_ncands; i++) free(rl_cands[i]);
+    free(rl_cands);
+    rl_completion_append_character = '\0';
+    rl_attempted_completion_over = 1; /* never fall back to file names */
+    rl_cands = repl_complete_candidates(comp_L, text, &rl_ncands);
+    if (!rl_ncands) return NULL;
     return rl_completion_matches(text, generator);
 }
 

@@ -7,6 +7,8 @@
  *   stepwise -e CODE              run CODE (may repeat; runs before FILE)
  *   stepwise -i ...               enter the REPL after the rest
  *   --profile / --no-profile      the per-cell cost line (default: on in the REPL)
+ *   stepwise kernel -f CONN       the Jupyter kernel (jupyter/)
+ *   stepwise install-kernel [--user | --sys-prefix | --prefix DIR]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 
 #include "lua/lsw.h"
 #include "repl.h"
+#include "jupyter/kernel.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -31,6 +34,8 @@ static void usage(FILE *f) {
             "  --profile        print the cost line after every cell (default in the REPL)\n"
             "  --no-profile     do not\n"
             "  --version        print the version\n"
+            "  kernel -f CONN   run as a Jupyter kernel\n"
+            "  install-kernel [--user | --sys-prefix | --prefix DIR] [--interrupt-mode signal|message]\n"
             "  -h, --help       this help\n");
 }
 
@@ -51,6 +56,9 @@ int main(int argc, char **argv) {
     int script = 0;
     const char *exprs[64];
     int nexpr = 0;
+
+    if (argc > 1 && !strcmp(argv[1], "kernel")) return jupyter_kernel_main(argc - 2, argv + 2);
+    if (argc > 1 && !strcmp(argv[1], "install-kernel")) return jupyter_install_main(argc - 2, argv + 2, argv[0]);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -33,6 +33,12 @@ int repl_interactive(lua_State *L);
 
 /* Tab completion over globals, table fields and object methods. */
 void repl_completion_init(lua_State *L);
+/* The candidates for the word `text` (e.g. "sw.pro", "t:na"), each a full
+ * replacement for it; the caller frees each string and the array. Never
+ * runs user code. Shared by readline and the Jupyter kernel. */
+char **repl_complete_candidates(lua_State *L, const char *text, size_t *n);
+/* Push the value at a dotted path the way completion walks it, or nil. */
+void repl_complete_push_path(lua_State *L, const char *path, size_t len);
 
 /* Print the cost line for a finished cell if profiling is on. */
 struct lsw_cell;
