@@ -392,6 +392,21 @@ function sw.plot_history(history, opts)
   return sw.bundle({ ["image/svg+xml"] = table.concat(s, "\n"), ["text/plain"] = plain })
 end
 
+-- A trainer shows its settings, its last step and the curve so far.
+html["stepwise.Trainer"] = function(tr)
+  local h = tr.history
+  local out = { '<div style="font-family:monospace;font-size:12px"><b>' .. esc(tostring(tr)) .. "</b></div>" }
+  local last = h[#h]
+  if last and not last.skipped then
+    out[#out + 1] = rows_html(nil, { {
+      last.step, string.format("%.4f", last.loss), string.format("%.3g", last.lr),
+      string.format("%.3f", last.grad_norm), string.format("%.0f", last.tokens_per_s), sw.format_bytes(last.mem),
+    } }, { "last step", "loss", "lr", "grad norm", "tokens/s", "memory" })
+  end
+  if #h > 0 then out[#out + 1] = sw.plot_history(h)["image/svg+xml"] end
+  return table.concat(out, "\n")
+end
+
 -- tr:plot(): the bundle; shown at once unless the front end is about to
 -- display the returned value itself (a bare `tr:plot()` in the REPL or a
 -- notebook), as sw.mem() does.

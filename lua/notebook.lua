@@ -142,7 +142,13 @@ function sw.ipynb_of(text, name)
       local md = {}
       if cell.title ~= "" then md[1] = "## " .. cell.title end
       if #md > 0 and #body > 0 then md[2] = "" end
-      for _, l in ipairs(body) do md[#md + 1] = (l:gsub("^[ \t]*%-%- ?", "")) end
+      for _, l in ipairs(body) do
+        l = l:gsub("^[ \t]*%-%- ?", "")
+        -- A line with aligned columns ("Run it:     ./stepwise ...") keeps
+        -- its line break (two trailing blanks); plain prose reflows.
+        if l:find("%S  +%S") then l = l:gsub("%s*$", "  ") end
+        md[#md + 1] = l
+      end
       md = trim_blank(md)
       if #md > 0 then add("markdown", md) end
     else
