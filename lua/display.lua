@@ -290,9 +290,10 @@ function sw.display_preview(ds, i) sw.display(sw.preview_bundle(ds, i)) end
 -- front end and in a browser.
 
 -- About n round tick values covering [lo, hi]: steps of 1, 2 or 5 x 10^k.
-local function ticks(lo, hi, n)
+local function ticks(lo, hi, n, whole)
   if hi <= lo then hi = lo + (lo == 0 and 1 or math.abs(lo) * 0.1) end
   local raw = (hi - lo) / n
+  if whole and raw < 1 then raw = 1 end -- steps are whole numbers
   local mag = 10 ^ math.floor(math.log(raw, 10))
   local step = mag
   for _, m in ipairs({ 1, 2, 5, 10 }) do
@@ -312,7 +313,7 @@ function sw.plot_history(history, opts)
   opts = opts or {}
   local pts = {}
   for _, h in ipairs(history) do
-    if not h.skipped and type(h.loss) == "number" and h.loss == h.loss then pts[#pts + 1] = h end
+    if not h.skipped and type(h.loss) == "number" and math.abs(h.loss) < math.huge then pts[#pts + 1] = h end
   end
   local n = #pts
   local plain = string.format("<loss curve: %d step%s>", n, n == 1 and "" or "s")
@@ -334,7 +335,7 @@ function sw.plot_history(history, opts)
     lmin, lmax = math.min(lmin, h.loss, h.eval_loss or h.loss), math.max(lmax, h.loss, h.eval_loss or h.loss)
     rmax = math.max(rmax, h.lr or 0)
   end
-  local xt = ticks(x0, x1 > x0 and x1 or x0 + 1, 6)
+  local xt = ticks(x0, x1 > x0 and x1 or x0 + 1, 6, true)
   local lt = ticks(lmin, lmax, 5)
   local rt = ticks(0, rmax > 0 and rmax or 1, 4)
   local xa, xb = math.min(x0, xt[1]), math.max(x1, xt[#xt], x0 + 1)
@@ -363,10 +364,13 @@ function sw.plot_history(history, opts)
   s[#s + 1] = string.format('<text x="%d" y="%d" fill="#d2691e" transform="rotate(90 %d %d)" text-anchor="middle">lr</text>',
     W - 10, mt + ph // 2, W - 10, mt + ph // 2)
   -- the curves: lr dashed behind, loss in front, eval losses as dots
-  local lr, loss = {}, {}
+  -- at most about two points per pixel column: a long run stays a small SVG
+  local lr, loss, stride = {}, {}, math.max(1, n // (2 * pw))
   for i, h in ipairs(pts) do
-    lr[i] = string.format("%.1f,%.1f", X(h.step), YR(h.lr or 0))
-    loss[i] = string.format("%.1f,%.1f", X(h.step), YL(h.loss))
+    if (i - 1) % stride == 0 or i == n then
+      lr[#lr + 1] = string.format("%.1f,%.1f", X(h.step), YR(h.lr or 0))
+      loss[#loss + 1] = string.format("%.1f,%.1f", X(h.step), YL(h.loss))
+    end
   end
   s[#s + 1] = '<polyline fill="none" stroke="#d2691e" stroke-width="1.5" stroke-dasharray="4 3" points="'
     .. table.concat(lr, " ") .. '"/>'

@@ -93,6 +93,9 @@ T.test("sw.plot_history: SVG with both curves, ticks and a title", function()
   T.eq(has(svg, "<circle"), true, "eval loss dot")
   T.eq(has(svg, ">step</text>"), true)
   T.eq(sw.plot_history({})["text/plain"], "<loss curve: 0 steps>")
+  local few = sw.plot_history({ { step = 1, loss = 1, lr = 0 }, { step = 2, loss = 0.5, lr = 0 } })["image/svg+xml"]
+  T.eq(few:find('y="296" text%-anchor="middle">%d+%.') == nil, true, "step ticks are whole numbers")
+  T.eq(few:find('y="296" text-anchor="middle">2<', 1, true) ~= nil, true, "a tick at step 2")
   T.eq(has(sw.plot_history(h, { title = "a<b" })["image/svg+xml"], "a&lt;b"), true)
 end)
 
