@@ -63,7 +63,8 @@ local function rows_html(caption, rows, header)
   end
   for _, r in ipairs(rows) do
     local c = {}
-    for i, x in ipairs(r) do c[i] = "<td " .. (i == 1 and CELL or NUM) .. ">" .. esc(x) .. "</td>" end
+    -- columns under a header hold figures (right-aligned); a key/value table reads left to right
+    for i, x in ipairs(r) do c[i] = "<td " .. ((i == 1 or not header) and CELL or NUM) .. ">" .. esc(x) .. "</td>" end
     out[#out + 1] = "<tr>" .. table.concat(c) .. "</tr>"
   end
   out[#out + 1] = "</table>"
