@@ -271,7 +271,23 @@ end
 
 function sw.clear_output(...) return sw._clear_hook(...) end
 
-function sw.display_stats(s) sw.display(s) end
+-- ds:stats() prints its text unless a front end is echoing; the C side
+-- prints through the global `print`, so silencing that for the call leaves
+-- only the rich display.
+local function quietly(fn, ...)
+  local saved = _G.print
+  _G.print = function() end
+  local ok, r = pcall(fn, ...)
+  _G.print = saved
+  if not ok then error(r, 0) end
+  return r
+end
+
+-- sw.display_stats(ds or ds:stats()): the stats table, shown once.
+function sw.display_stats(x)
+  if type_name(x) == "stepwise.Dataset" then x = quietly(x.stats, x) end
+  sw.display(x)
+end
 
 -- A sample of ds rendered as ds:preview(i) would be, without printing.
 function sw.preview_bundle(ds, i)
