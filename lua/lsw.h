@@ -89,5 +89,8 @@ bool lsw_echoing(void);
 const char *lsw_format_bytes(double bytes, char *buf, size_t n);
 /* Monotonic seconds. */
 double lsw_now(void);
+/* `stepwise --to-ipynb FILE.lua [-o OUT.ipynb]`, given the arguments after
+ * the flag; returns the exit code. */
+int lsw_to_ipynb_main(int argc, char **argv);
 
 #endif

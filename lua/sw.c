@@ -1,6 +1,7 @@
 /* sw.c — the `sw` module: devices, profiling switches, sleep, and the state
  * that front ends create. Classes register themselves from their own files
- * (tensor.c, mem.c); pure-Lua helpers live in prelude.lua. */
+ * (tensor.c, mem.c); pure-Lua helpers live in prelude.lua, display.lua
+ * and notebook.lua. */
 #include <lualib.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,10 @@
 
 extern const char sw_prelude_lua[];
 extern const size_t sw_prelude_lua_len;
+extern const char sw_display_lua[];
+extern const size_t sw_display_lua_len;
+extern const char sw_notebook_lua[];
+extern const size_t sw_notebook_lua_len;
 
 static bool profile_on;
 static bool echoing;
@@ -111,8 +116,12 @@ static int open_all(lua_State *L) {
     luaL_openlibs(L);
     luaL_requiref(L, "sw", luaopen_sw, 1);
     lua_pop(L, 1);
-    if (luaL_loadbuffer(L, sw_prelude_lua, sw_prelude_lua_len, "=prelude.lua"))
-        return lua_error(L);
+    /* display.lua builds on the prelude (sw.repr, the memory table). */
+    if (luaL_loadbuffer(L, sw_prelude_lua, sw_prelude_lua_len, "=prelude.lua")) return lua_error(L);
+    lua_call(L, 0, 0);
+    if (luaL_loadbuffer(L, sw_display_lua, sw_display_lua_len, "=display.lua")) return lua_error(L);
+    lua_call(L, 0, 0);
+    if (luaL_loadbuffer(L, sw_notebook_lua, sw_notebook_lua_len, "=notebook.lua")) return lua_error(L);
     lua_call(L, 0, 0);
     return 0;
 }

@@ -257,9 +257,30 @@ static int t_step(lua_State *L) {
     return 1;
 }
 
+/* The front end's progress hook: sw._progress(text, final) when it is a
+ * function (the Jupyter kernel sets it to update one display in place). */
+static bool progress_hook(lua_State *L) {
+    int top = lua_gettop(L);
+    lua_getglobal(L, "sw");
+    bool f = lua_istable(L, -1) && lua_getfield(L, -1, "_progress") == LUA_TFUNCTION;
+    lua_settop(L, top);
+    return f;
+}
+
+static void progress_call(lua_State *L, const char *text, bool final) {
+    lua_getglobal(L, "sw");
+    lua_getfield(L, -1, "_progress");
+    lua_remove(L, -2);
+    lua_pushstring(L, text);
+    lua_pushboolean(L, final);
+    lua_call(L, 2, 0);
+}
+
 /* tr:run{steps = n}: a progress line per step (rewritten in place on a
- * terminal). Ctrl-C stops it after the current step; pressed twice, the
- * current step is abandoned and everything is as after the last one. */
+ * terminal). With a progress hook the same line goes to the hook instead,
+ * at most ten times a second (a notebook redraws on every message), and the
+ * last one always. Ctrl-C stops it after the current step; pressed twice,
+ * the current step is abandoned and everything is as after the last one. */
 static int t_run(lua_State *L) {
     sw_trainer *tr = live(L, 1);
     static const char *const keys[] = {"steps", NULL};
@@ -267,8 +288,10 @@ static int t_run(lua_State *L) {
     lua_Integer n = lsw_opt_integer(L, 2, "Trainer:run", "steps", tr->total_steps - tr->step);
     if (n < 0) return luaL_error(L, "Trainer:run: steps must be >= 0");
     lua_settop(L, 1);
-    bool tty = isatty(STDOUT_FILENO), q = quiet(L, 1);
-    double t0 = lsw_now();
+    bool hook = progress_hook(L), tty = !hook && isatty(STDOUT_FILENO), q = quiet(L, 1);
+    double t0 = lsw_now(), last_sent = -1;
+    char line[256] = "";
+    bool final_sent = false;
     lua_Integer done = 0;
     const char *stopped = NULL;
     sw_step_stats s = {0};
@@ -295,8 +318,16 @@ static int t_run(lua_State *L) {
             char bar[32];
             for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : ' ';
             bar[width] = '\0';
-            if (tty) printf("\r[%s] %lld/%lld | loss %.4f | lr %.3g | %.0f tok/s | eta %.0fs   ", bar, (long long)(done + 1),
-                            (long long)n, s.loss, s.lr, s.tokens_per_s, eta);
+            snprintf(line, sizeof line, "[%s] %lld/%lld | loss %.4f | lr %.3g | %.0f tok/s | eta %.0fs", bar,
+                     (long long)(done + 1), (long long)n, s.loss, s.lr, s.tokens_per_s, eta);
+            if (hook) {
+                double now = lsw_now();
+                if (done + 1 == n || now - last_sent >= 0.1) {
+                    final_sent = done + 1 == n;
+                    progress_call(L, line, final_sent);
+                    last_sent = now;
+                }
+            } else if (tty) printf("\r%s   ", line);
             else print_step(tr, &s);
             fflush(stdout);
         }
@@ -311,6 +342,7 @@ static int t_run(lua_State *L) {
         sw_interrupt_clear();
         lua_sethook(L, NULL, 0, 0);
     }
+    if (hook && line[0] && !final_sent) progress_call(L, line, true); /* stopped early: the last step's line */
     if (tty && !q) printf("\n");
     if (!q) {
         printf("%s after %lld step(s) in %.1fs; trainer at step %lld/%lld\n", stopped ? "stopped (Ctrl-C)" : "done",
