@@ -54,6 +54,30 @@ static int clear_output(lua_State *L) {
     return 0;
 }
 
+/* sw._progress(text, final): a training run's progress is one display,
+ * created by the first call of a run and updated in place after (the
+ * trainer already limits this to 10 calls a second). */
+static int progress(lua_State *L) {
+    static int run_id;
+    static bool active;
+    const char *text = luaL_checkstring(L, 1);
+    bool final = lua_toboolean(L, 2);
+    char id[48];
+    if (!active) {
+        run_id++;
+        active = true;
+        snprintf(id, sizeof id, "stepwise-progress-%d", run_id);
+        kg_publish("display_data", json_pack("{s:{s:s},s:{},s:{s:s}}", "data", "text/plain", text, "metadata",
+                                             "transient", "display_id", id));
+    } else {
+        snprintf(id, sizeof id, "stepwise-progress-%d", run_id);
+        kg_publish("update_display_data", json_pack("{s:{s:s},s:{},s:{s:s}}", "data", "text/plain", text, "metadata",
+                                                    "transient", "display_id", id));
+    }
+    if (final) active = false;
+    return 0;
+}
+
 /* sw._stream(text): generated tokens go through stdout like everything
  * else, unbuffered, so they interleave correctly with print. */
 static int stream_text(lua_State *L) {
@@ -71,11 +95,12 @@ int kg_init(lua_State *L) {
     lua_setfield(L, -2, "_display_hook");
     lua_pushcfunction(L, stream_text);
     lua_setfield(L, -2, "_stream");
-    if (lua_getfield(L, -1, "clear_output") == LUA_TNIL) {
-        lua_pushcfunction(L, clear_output);
-        lua_setfield(L, -3, "clear_output");
-    }
-    lua_pop(L, 2);
+    /* sw.clear_output (lua/display.lua) calls this hook. */
+    lua_pushcfunction(L, clear_output);
+    lua_setfield(L, -2, "_clear_hook");
+    lua_pushcfunction(L, progress);
+    lua_setfield(L, -2, "_progress");
+    lua_pop(L, 1);
     return 0;
 }
 

@@ -9,6 +9,7 @@
  *   --profile / --no-profile      the per-cell cost line (default: on in the REPL)
  *   stepwise kernel -f CONN       the Jupyter kernel (jupyter/)
  *   stepwise install-kernel [--user | --sys-prefix | --prefix DIR]
+ *   stepwise --to-ipynb FILE.lua [-o OUT.ipynb]   the notebook of a cell script
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ static void usage(FILE *f) {
             "  --version        print the version\n"
             "  kernel -f CONN   run as a Jupyter kernel\n"
             "  install-kernel [--user | --sys-prefix | --prefix DIR] [--interrupt-mode signal|message]\n"
+            "  --to-ipynb FILE.lua [-o OUT.ipynb]   write the notebook of a `-- %%%%` script\n"
             "  -h, --help       this help\n");
 }
 
@@ -59,6 +61,7 @@ int main(int argc, char **argv) {
 
     if (argc > 1 && !strcmp(argv[1], "kernel")) return jupyter_kernel_main(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "install-kernel")) return jupyter_install_main(argc - 2, argv + 2, argv[0]);
+    if (argc > 1 && !strcmp(argv[1], "--to-ipynb")) return lsw_to_ipynb_main(argc - 2, argv + 2);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -29,4 +29,8 @@ class StepwiseKernelTests(jupyter_kernel_test.KernelTests):
     supported_history_operations = ("tail", "range", "search")
     code_inspect_sample = "sw.profile"
     code_clear_output = "sw.clear_output()"
+    code_display_data = [
+        {"code": 'sw.display({["text/html"] = "<b>hi</b>", ["text/plain"] = "hi"})', "mime": "text/html"},
+        {"code": 'sw.display(sw.mem({quiet = true}))', "mime": "text/html"},
+    ]
 
