@@ -16,7 +16,10 @@ sw.profile(true)
 local quick = os.getenv("STEPWISE_QUICK") == "1"
 STEPS = quick and 4 or 100           -- optimizer steps of 4 samples each
 EVAL_N = quick and 8 or 40           -- held-out questions to score
-dofile("tutorials/data/score.lua")   -- defines exact_match(model, file, opts)
+-- The data sits next to this file: from the repository root (the REPL) or
+-- from tutorials/ (Jupyter starts a notebook's kernel in its folder).
+DATA = io.open("tutorials/data/score.lua") and "tutorials/data/" or "data/"
+dofile(DATA .. "score.lua")          -- defines exact_match(model, file, opts)
 for _, d in ipairs(sw.devices()) do print(d.name, d.description) end
 
 -- %% 2. Load the model, quantized to NF4 on load (the weights stay 4-bit)
@@ -24,13 +27,13 @@ model = sw.load("smollm2-135m-instruct", { quant = "nf4", max_seq = 512 })
 print(model)
 
 -- %% 3. The data: which tokens train (the answers) and which are masked
-train = sw.dataset("tutorials/data/travel_train.jsonl", { model = model, max_len = 256 })
-eval = sw.dataset("tutorials/data/travel_eval.jsonl", { model = model, max_len = 256 })
+train = sw.dataset(DATA .. "travel_train.jsonl", { model = model, max_len = 256 })
+eval = sw.dataset(DATA .. "travel_eval.jsonl", { model = model, max_len = 256 })
 train:stats()
 train:preview(1)
 
 -- %% 4. Before training: how often is the reply exactly the city?
-before = exact_match(model, "tutorials/data/travel_eval.jsonl", { limit = EVAL_N, max_new = 10 })
+before = exact_match(model, DATA .. "travel_eval.jsonl", { limit = EVAL_N, max_new = 10 })
 
 -- %% 5. A LoRA adapter on every projection (the base stays frozen, in NF4)
 lora = model:lora{ r = 16, alpha = 16, dropout = 0, seed = 3407,
@@ -49,7 +52,7 @@ print(string.format("loss: first step %.3f, last step %.3f", tr.history[1].loss,
 print(string.format("held-out loss %.3f", tr:eval().loss))
 
 -- %% 8. After training: the same questions
-after = exact_match(model, "tutorials/data/travel_eval.jsonl", { limit = EVAL_N, max_new = 10 })
+after = exact_match(model, DATA .. "travel_eval.jsonl", { limit = EVAL_N, max_new = 10 })
 print(string.format("exact match: %.0f%% before, %.0f%% after", 100 * before.accuracy, 100 * after.accuracy))
 
 -- %% 9. Ask it something new
