@@ -56,9 +56,26 @@ static void abort_reply(const kw_msg *m) {
 }
 
 /* After a failed cell, the execute_requests already queued behind it are
- * answered "aborted" without running (unless they opt out). */
-static void abort_queue(lua_State *L);
+ * answered "aborted" without running (unless they opt out). The queue is
+ * read before the failed cell's reply goes out: a request the client sends
+ * after seeing that reply must run. */
+static kw_msg *queued;
+static size_t nqueued;
 
+static void snapshot_queue(void) {
+    kw_msg m;
+    while (kw_recv(KW_SHELL, &m, 0) == 1) {
+        kw_msg *q2 = realloc(queued, (nqueued + 1) * sizeof *queued);
+        if (!q2) {
+            kw_msg_free(&m);
+            break;
+        }
+        queued = q2;
+        queued[nqueued++] = m;
+    }
+}
+
+/* Returns true when the failure aborts the queue (see snapshot_queue). */
 static bool on_execute(lua_State *L, const kw_msg *m) {
     const char *code = cstr(m, "code", "");
     bool silent = cbool(m, "silent", false);
@@ -98,11 +115,11 @@ static bool on_execute(lua_State *L, const kw_msg *m) {
         json_object_set_new(reply, "status", json_string("error"));
         json_object_set_new(reply, "execution_count", json_integer(execution_count));
     }
+    bool abort = !r.ok && cbool(m, "stop_on_error", true);
+    if (abort) snapshot_queue();
     kw_send(KW_SHELL, m, "execute_reply", reply);
-    bool failed = !r.ok;
     kg_result_free(&r);
-    (void)L;
-    return failed && cbool(m, "stop_on_error", true);
+    return abort;
 }
 
 static void on_complete(lua_State *L, const kw_msg *m) {
@@ -179,12 +196,10 @@ static void on_shutdown(kw_sock s, const kw_msg *m) {
     shutting_down = 1;
 }
 
-/* Returns true when the request failed in a way that aborts the queue. */
-static bool handle_shell(lua_State *L, const kw_msg *m) {
+static void handle_shell(lua_State *L, const kw_msg *m) {
     const char *t = m->msg_type;
-    bool failed = false;
     status(m, "busy");
-    if (!strcmp(t, "execute_request")) failed = on_execute(L, m);
+    if (!strcmp(t, "execute_request")) on_execute(L, m);
     else if (!strcmp(t, "kernel_info_request")) kw_send(KW_SHELL, m, "kernel_info_reply", kernel_info());
     else if (!strcmp(t, "complete_request")) on_complete(L, m);
     else if (!strcmp(t, "inspect_request")) on_inspect(L, m);
@@ -195,21 +210,24 @@ static bool handle_shell(lua_State *L, const kw_msg *m) {
     else if (!strcmp(t, "shutdown_request")) on_shutdown(KW_SHELL, m);
     else fprintf(kw_log, "stepwise kernel: ignoring %s\n", t);
     status(m, "idle");
-    return failed;
 }
 
 static void abort_queue(lua_State *L) {
-    kw_msg m;
-    while (kw_recv(KW_SHELL, &m, 0) == 1) {
-        if (!strcmp(m.msg_type, "execute_request") && cbool(&m, "stop_on_error", true)) {
-            status(&m, "busy");
-            abort_reply(&m);
-            status(&m, "idle");
+    kw_msg *q = queued;
+    size_t n = nqueued;
+    queued = NULL;
+    nqueued = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(q[i].msg_type, "execute_request") && cbool(&q[i], "stop_on_error", true)) {
+            status(&q[i], "busy");
+            abort_reply(&q[i]);
+            status(&q[i], "idle");
         } else {
-            handle_shell(L, &m);
+            handle_shell(L, &q[i]); /* may fail and queue more: handled next round */
         }
-        kw_msg_free(&m);
+        kw_msg_free(&q[i]);
     }
+    free(q);
 }
 
 /* ---- control ----------------------------------------------------------- */
@@ -250,9 +268,9 @@ int kp_run(lua_State *L) {
             break;
         }
         if (r == 0) continue;
-        bool failed = handle_shell(L, &m);
+        handle_shell(L, &m);
         kw_msg_free(&m);
-        if (failed) abort_queue(L);
+        while (nqueued) abort_queue(L);
     }
     shutting_down = 1;
     if (have_control) pthread_join(control, NULL);
