@@ -243,6 +243,35 @@ json_t *kg_complete(lua_State *L, const char *code, size_t cursor, size_t *start
     return a;
 }
 
+/* "name(a, b, ...)" from a Lua function's parameter names; C functions
+ * keep theirs to themselves, so they get "name(...)" and say so. */
+static void push_signature(lua_State *L, int f, const char *name) {
+    luaL_Buffer b;
+    lua_Debug ar;
+    lua_pushvalue(L, f);
+    lua_getinfo(L, ">Su", &ar);
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, name);
+    luaL_addchar(&b, '(');
+    bool c = !strcmp(ar.what, "C");
+    for (int i = 1; !c && i <= ar.nparams; i++) {
+        lua_pushvalue(L, f);
+        const char *pn = lua_getlocal(L, NULL, i);
+        lua_pop(L, 1);
+        if (i > 1) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, pn ? pn : "?");
+    }
+    if (c || ar.isvararg) luaL_addstring(&b, ar.nparams && !c ? ", ..." : "...");
+    luaL_addchar(&b, ')');
+    luaL_addstring(&b, c ? "  -- C function" : "  -- Lua function, ");
+    if (!c) luaL_addstring(&b, ar.short_src);
+    if (!c && ar.linedefined > 0) {
+        lua_pushfstring(L, ":%d", ar.linedefined);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+}
+
 /* Under pcall: 1 = path (with ':' turned into '.') -> a text/plain string. */
 static int describe(lua_State *L) {
     size_t len;
@@ -250,6 +279,10 @@ static int describe(lua_State *L) {
     repl_complete_push_path(L, path, len);
     if (lua_isnil(L, -1)) return 0;
     int v = lua_gettop(L);
+    if (lua_isfunction(L, v)) {
+        push_signature(L, v, path);
+        return 1;
+    }
     lua_getglobal(L, "sw");
     lua_getfield(L, -1, "repr");
     lua_pushvalue(L, v);

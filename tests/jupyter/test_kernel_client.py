@@ -171,3 +171,13 @@ def test_history_and_inspect(kc):
     r = kc.get_shell_msg(timeout=10)
     assert r["parent_header"]["msg_id"] == mid
     assert r["content"]["found"] and "3" in r["content"]["data"]["text/plain"]
+
+
+def test_inspect_function_signature(kc):
+    run(kc, "function greet(name, times, ...) end")
+    kc.inspect("greet", 5)
+    r = kc.get_shell_msg(timeout=10)
+    assert r["content"]["data"]["text/plain"].startswith("greet(name, times, ...)")
+    kc.inspect("sw.profile", 10)
+    r = kc.get_shell_msg(timeout=10)
+    assert r["content"]["data"]["text/plain"].startswith("sw.profile(...)")
