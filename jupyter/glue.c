@@ -64,6 +64,34 @@ static int stream_text(lua_State *L) {
     return 0;
 }
 
+/* io.read in a notebook: a line from the front end (input_request).
+ * Formats: "l" (default), "L" (keep the newline), "n" (a number). */
+static int io_read(lua_State *L) {
+    const char *fmt = luaL_optstring(L, 1, "l");
+    if (*fmt == '*') fmt++;
+    const char *err = NULL;
+    char *line = kp_input("", false, &err);
+    if (!line) return luaL_error(L, "io.read: %s", err);
+    if (*fmt == 'n') {
+        lua_pushstring(L, line);
+        free(line);
+        if (!lua_stringtonumber(L, lua_tostring(L, -1))) lua_pushnil(L);
+        return 1;
+    }
+    if (*fmt == 'L') lua_pushfstring(L, "%s\n", line);
+    else lua_pushstring(L, line);
+    free(line);
+    return 1;
+}
+
+/* io.read and io.stdin:read ask the front end; other files read as usual. */
+static const char STDIN_SHIM[] =
+    "local read, stdin = ...\n"
+    "io.read = read\n"
+    "local methods = getmetatable(stdin).__index\n"
+    "local orig = methods.read\n"
+    "methods.read = function(f, ...) if f == stdin then return read(...) end return orig(f, ...) end\n";
+
 int kg_init(lua_State *L) {
     if (kg_capture_start() != 0) return -1;
     lua_getglobal(L, "sw");
@@ -76,6 +104,15 @@ int kg_init(lua_State *L) {
         lua_setfield(L, -3, "clear_output");
     }
     lua_pop(L, 2);
+    if (luaL_loadstring(L, STDIN_SHIM) == LUA_OK) {
+        lua_pushcfunction(L, io_read);
+        lua_getglobal(L, "io");
+        lua_getfield(L, -1, "stdin");
+        lua_remove(L, -2);
+        if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1); /* io.read stays the plain one */
+    } else {
+        lua_pop(L, 1);
+    }
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/interrupt.h"
 #include "kernel.h"
 #include "lua/lsw.h"
 
@@ -46,6 +47,36 @@ static bool cbool(const kw_msg *m, const char *k, bool def) {
 static long long cint(const kw_msg *m, const char *k, long long def) {
     json_t *v = json_object_get(m->content, k);
     return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+/* ---- stdin ------------------------------------------------------------- */
+
+/* The execute_request running now: input_request is routed to its sender. */
+static const kw_msg *cur_exec;
+
+char *kp_input(const char *prompt, bool password, const char **err) {
+    if (!cur_exec || !cbool(cur_exec, "allow_stdin", false)) {
+        *err = "stdin is not available (the front end does not allow input)";
+        return NULL;
+    }
+    kg_flush(); /* the prompt comes after what the cell printed */
+    kw_send(KW_STDIN, cur_exec, "input_request", json_pack("{s:s,s:b}", "prompt", prompt, "password", password));
+    for (;;) {
+        if (sw_interrupted()) {
+            *err = "interrupted";
+            return NULL;
+        }
+        kw_msg m;
+        int r = kw_recv(KW_STDIN, &m, 100);
+        if (r < 0) {
+            *err = "stdin socket error";
+            return NULL;
+        }
+        if (r == 0) continue;
+        char *v = !strcmp(m.msg_type, "input_reply") ? strdup(cstr(&m, "value", "")) : NULL;
+        kw_msg_free(&m);
+        if (v) return v;
+    }
 }
 
 /* ---- shell ------------------------------------------------------------- */
@@ -93,7 +124,9 @@ static bool on_execute(lua_State *L, const kw_msg *m) {
         kw_send(KW_IOPUB, m, "execute_input", json_pack("{s:s,s:i}", "code", code, "execution_count", execution_count));
     kg_set_parent(m->header);
     kg_result r;
+    cur_exec = m;
     kg_execute(L, code, &r);
+    cur_exec = NULL;
     json_t *reply;
     if (r.ok) {
         if (r.data && !silent)

@@ -181,3 +181,31 @@ def test_inspect_function_signature(kc):
     kc.inspect("sw.profile", 10)
     r = kc.get_shell_msg(timeout=10)
     assert r["content"]["data"]["text/plain"].startswith("sw.profile(...)")
+
+
+def test_stdin_round_trip(kc):
+    mid = kc.execute('local a = io.read() local n = io.stdin:read("n") print(a .. "!", n + 1)',
+                     allow_stdin=True)
+    for answer in ("hello", "41"):
+        req = kc.get_stdin_msg(timeout=10)
+        assert req["msg_type"] == "input_request"
+        kc.input(answer)
+    reply, out = collect(kc, mid)
+    assert reply["status"] == "ok"
+    assert "hello!\t42" in stdout_of(out)
+
+
+def test_stdin_refused_without_allow_stdin(kc):
+    reply, _ = run(kc, "io.read()", allow_stdin=False)
+    assert reply["status"] == "error" and "stdin is not available" in reply["evalue"]
+
+
+def test_interrupt_while_waiting_for_input(kernel):
+    km, kc = kernel
+    mid = kc.execute("io.read()", allow_stdin=True)
+    assert kc.get_stdin_msg(timeout=10)["msg_type"] == "input_request"
+    km.interrupt_kernel()
+    reply, _ = collect(kc, mid, timeout=15)
+    assert reply["status"] == "error" and reply["ename"] == "Interrupted"
+    reply, _ = run(kc, "1")
+    assert reply["status"] == "ok"
