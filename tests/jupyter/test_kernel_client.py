@@ -209,3 +209,13 @@ def test_interrupt_while_waiting_for_input(kernel):
     assert reply["status"] == "error" and reply["ename"] == "Interrupted"
     reply, _ = run(kc, "1")
     assert reply["status"] == "ok"
+
+
+def test_sw_display_when_present(kc):
+    _, out = run(kc, "sw.display ~= nil")
+    has = [c["data"]["text/plain"] for t, c in out if t == "execute_result"]
+    if has != ["true"]:
+        pytest.skip("sw.display is not in this build's prelude yet")
+    _, out = run(kc, 'sw.display(42, {display_id = "a"}) sw.display(43, {display_id = "a", update = true})')
+    got = [(t, c["data"]["text/plain"]) for t, c in out if t in ("display_data", "update_display_data")]
+    assert got == [("display_data", "42"), ("update_display_data", "43")]
