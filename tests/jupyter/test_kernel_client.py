@@ -122,6 +122,14 @@ def test_bad_signature_is_dropped(kernel, tmp_path):
     assert reply["status"] == "ok"
     assert not target.exists()
     assert sock.poll(200) == 0  # no reply was sent to the forger
+    # The same message signed with the right key does run: the check above
+    # failed for the signature, not for the code.
+    Session(key=km.session.key, username="alice").send(
+        sock, "execute_request",
+        {"code": f'io.open("{target}", "w"):close()', "silent": False, "store_history": True,
+         "user_expressions": {}, "allow_stdin": False})
+    assert sock.poll(10000) != 0
+    assert target.exists()
     sock.close()
 
 
