@@ -88,6 +88,34 @@ static int stream_text(lua_State *L) {
     return 0;
 }
 
+/* io.read in a notebook: a line from the front end (input_request).
+ * Formats: "l" (default), "L" (keep the newline), "n" (a number). */
+static int io_read(lua_State *L) {
+    const char *fmt = luaL_optstring(L, 1, "l");
+    if (*fmt == '*') fmt++;
+    const char *err = NULL;
+    char *line = kp_input("", false, &err);
+    if (!line) return luaL_error(L, "io.read: %s", err);
+    if (*fmt == 'n') {
+        lua_pushstring(L, line);
+        free(line);
+        if (!lua_stringtonumber(L, lua_tostring(L, -1))) lua_pushnil(L);
+        return 1;
+    }
+    if (*fmt == 'L') lua_pushfstring(L, "%s\n", line);
+    else lua_pushstring(L, line);
+    free(line);
+    return 1;
+}
+
+/* io.read and io.stdin:read ask the front end; other files read as usual. */
+static const char STDIN_SHIM[] =
+    "local read, stdin = ...\n"
+    "io.read = read\n"
+    "local methods = getmetatable(stdin).__index\n"
+    "local orig = methods.read\n"
+    "methods.read = function(f, ...) if f == stdin then return read(...) end return orig(f, ...) end\n";
+
 int kg_init(lua_State *L) {
     if (kg_capture_start() != 0) return -1;
     lua_getglobal(L, "sw");
@@ -101,6 +129,15 @@ int kg_init(lua_State *L) {
     lua_pushcfunction(L, progress);
     lua_setfield(L, -2, "_progress");
     lua_pop(L, 1);
+    if (luaL_loadstring(L, STDIN_SHIM) == LUA_OK) {
+        lua_pushcfunction(L, io_read);
+        lua_getglobal(L, "io");
+        lua_getfield(L, -1, "stdin");
+        lua_remove(L, -2);
+        if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1); /* io.read stays the plain one */
+    } else {
+        lua_pop(L, 1);
+    }
     return 0;
 }
 
@@ -268,6 +305,35 @@ json_t *kg_complete(lua_State *L, const char *code, size_t cursor, size_t *start
     return a;
 }
 
+/* "name(a, b, ...)" from a Lua function's parameter names; C functions
+ * keep theirs to themselves, so they get "name(...)" and say so. */
+static void push_signature(lua_State *L, int f, const char *name) {
+    luaL_Buffer b;
+    lua_Debug ar;
+    lua_pushvalue(L, f);
+    lua_getinfo(L, ">Su", &ar);
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, name);
+    luaL_addchar(&b, '(');
+    bool c = !strcmp(ar.what, "C");
+    for (int i = 1; !c && i <= ar.nparams; i++) {
+        lua_pushvalue(L, f);
+        const char *pn = lua_getlocal(L, NULL, i);
+        lua_pop(L, 1);
+        if (i > 1) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, pn ? pn : "?");
+    }
+    if (c || ar.isvararg) luaL_addstring(&b, ar.nparams && !c ? ", ..." : "...");
+    luaL_addchar(&b, ')');
+    luaL_addstring(&b, c ? "  -- C function" : "  -- Lua function, ");
+    if (!c) luaL_addstring(&b, ar.short_src);
+    if (!c && ar.linedefined > 0) {
+        lua_pushfstring(L, ":%d", ar.linedefined);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+}
+
 /* Under pcall: 1 = path (with ':' turned into '.') -> a text/plain string. */
 static int describe(lua_State *L) {
     size_t len;
@@ -275,6 +341,10 @@ static int describe(lua_State *L) {
     repl_complete_push_path(L, path, len);
     if (lua_isnil(L, -1)) return 0;
     int v = lua_gettop(L);
+    if (lua_isfunction(L, v)) {
+        push_signature(L, v, path);
+        return 1;
+    }
     lua_getglobal(L, "sw");
     lua_getfield(L, -1, "repr");
     lua_pushvalue(L, v);

@@ -87,6 +87,10 @@ void kg_interrupt(void);
 
 /* ---- protocol ------------------------------------------------------------ */
 int  kp_run(lua_State *L);     /* the main loop; returns the exit code */
+/* Ask the front end for a line of input (input_request on stdin) for the
+ * running cell. A malloc'd string, or NULL with *err set (stdin not
+ * allowed by the client, interrupted, socket error). Main thread only. */
+char *kp_input(const char *prompt, bool password, const char **err);
 
 int  jupyter_kernel_main(int argc, char **argv);
 int  jupyter_install_main(int argc, char **argv, const char *argv0);

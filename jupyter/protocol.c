@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/interrupt.h"
 #include "kernel.h"
 #include "lua/lsw.h"
 
@@ -48,6 +49,36 @@ static long long cint(const kw_msg *m, const char *k, long long def) {
     return json_is_integer(v) ? json_integer_value(v) : def;
 }
 
+/* ---- stdin ------------------------------------------------------------- */
+
+/* The execute_request running now: input_request is routed to its sender. */
+static const kw_msg *cur_exec;
+
+char *kp_input(const char *prompt, bool password, const char **err) {
+    if (!cur_exec || !cbool(cur_exec, "allow_stdin", false)) {
+        *err = "stdin is not available (the front end does not allow input)";
+        return NULL;
+    }
+    kg_flush(); /* the prompt comes after what the cell printed */
+    kw_send(KW_STDIN, cur_exec, "input_request", json_pack("{s:s,s:b}", "prompt", prompt, "password", password));
+    for (;;) {
+        if (sw_interrupted()) {
+            *err = "interrupted";
+            return NULL;
+        }
+        kw_msg m;
+        int r = kw_recv(KW_STDIN, &m, 100);
+        if (r < 0) {
+            *err = "stdin socket error";
+            return NULL;
+        }
+        if (r == 0) continue;
+        char *v = !strcmp(m.msg_type, "input_reply") ? strdup(cstr(&m, "value", "")) : NULL;
+        kw_msg_free(&m);
+        if (v) return v;
+    }
+}
+
 /* ---- shell ------------------------------------------------------------- */
 
 static void abort_reply(const kw_msg *m) {
@@ -56,9 +87,26 @@ static void abort_reply(const kw_msg *m) {
 }
 
 /* After a failed cell, the execute_requests already queued behind it are
- * answered "aborted" without running (unless they opt out). */
-static void abort_queue(lua_State *L);
+ * answered "aborted" without running (unless they opt out). The queue is
+ * read before the failed cell's reply goes out: a request the client sends
+ * after seeing that reply must run. */
+static kw_msg *queued;
+static size_t nqueued;
 
+static void snapshot_queue(void) {
+    kw_msg m;
+    while (kw_recv(KW_SHELL, &m, 0) == 1) {
+        kw_msg *q2 = realloc(queued, (nqueued + 1) * sizeof *queued);
+        if (!q2) {
+            kw_msg_free(&m);
+            break;
+        }
+        queued = q2;
+        queued[nqueued++] = m;
+    }
+}
+
+/* Returns true when the failure aborts the queue (see snapshot_queue). */
 static bool on_execute(lua_State *L, const kw_msg *m) {
     const char *code = cstr(m, "code", "");
     bool silent = cbool(m, "silent", false);
@@ -76,7 +124,9 @@ static bool on_execute(lua_State *L, const kw_msg *m) {
         kw_send(KW_IOPUB, m, "execute_input", json_pack("{s:s,s:i}", "code", code, "execution_count", execution_count));
     kg_set_parent(m->header);
     kg_result r;
+    cur_exec = m;
     kg_execute(L, code, &r);
+    cur_exec = NULL;
     json_t *reply;
     if (r.ok) {
         if (r.data && !silent)
@@ -98,11 +148,11 @@ static bool on_execute(lua_State *L, const kw_msg *m) {
         json_object_set_new(reply, "status", json_string("error"));
         json_object_set_new(reply, "execution_count", json_integer(execution_count));
     }
+    bool abort = !r.ok && cbool(m, "stop_on_error", true);
+    if (abort) snapshot_queue();
     kw_send(KW_SHELL, m, "execute_reply", reply);
-    bool failed = !r.ok;
     kg_result_free(&r);
-    (void)L;
-    return failed && cbool(m, "stop_on_error", true);
+    return abort;
 }
 
 static void on_complete(lua_State *L, const kw_msg *m) {
@@ -179,12 +229,10 @@ static void on_shutdown(kw_sock s, const kw_msg *m) {
     shutting_down = 1;
 }
 
-/* Returns true when the request failed in a way that aborts the queue. */
-static bool handle_shell(lua_State *L, const kw_msg *m) {
+static void handle_shell(lua_State *L, const kw_msg *m) {
     const char *t = m->msg_type;
-    bool failed = false;
     status(m, "busy");
-    if (!strcmp(t, "execute_request")) failed = on_execute(L, m);
+    if (!strcmp(t, "execute_request")) on_execute(L, m);
     else if (!strcmp(t, "kernel_info_request")) kw_send(KW_SHELL, m, "kernel_info_reply", kernel_info());
     else if (!strcmp(t, "complete_request")) on_complete(L, m);
     else if (!strcmp(t, "inspect_request")) on_inspect(L, m);
@@ -195,21 +243,24 @@ static bool handle_shell(lua_State *L, const kw_msg *m) {
     else if (!strcmp(t, "shutdown_request")) on_shutdown(KW_SHELL, m);
     else fprintf(kw_log, "stepwise kernel: ignoring %s\n", t);
     status(m, "idle");
-    return failed;
 }
 
 static void abort_queue(lua_State *L) {
-    kw_msg m;
-    while (kw_recv(KW_SHELL, &m, 0) == 1) {
-        if (!strcmp(m.msg_type, "execute_request") && cbool(&m, "stop_on_error", true)) {
-            status(&m, "busy");
-            abort_reply(&m);
-            status(&m, "idle");
+    kw_msg *q = queued;
+    size_t n = nqueued;
+    queued = NULL;
+    nqueued = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(q[i].msg_type, "execute_request") && cbool(&q[i], "stop_on_error", true)) {
+            status(&q[i], "busy");
+            abort_reply(&q[i]);
+            status(&q[i], "idle");
         } else {
-            handle_shell(L, &m);
+            handle_shell(L, &q[i]); /* may fail and queue more: handled next round */
         }
-        kw_msg_free(&m);
+        kw_msg_free(&q[i]);
     }
+    free(q);
 }
 
 /* ---- control ----------------------------------------------------------- */
@@ -250,9 +301,9 @@ int kp_run(lua_State *L) {
             break;
         }
         if (r == 0) continue;
-        bool failed = handle_shell(L, &m);
+        handle_shell(L, &m);
         kw_msg_free(&m);
-        if (failed) abort_queue(L);
+        while (nqueued) abort_queue(L);
     }
     shutting_down = 1;
     if (have_control) pthread_join(control, NULL);

@@ -122,6 +122,14 @@ def test_bad_signature_is_dropped(kernel, tmp_path):
     assert reply["status"] == "ok"
     assert not target.exists()
     assert sock.poll(200) == 0  # no reply was sent to the forger
+    # The same message signed with the right key does run: the check above
+    # failed for the signature, not for the code.
+    Session(key=km.session.key, username="alice").send(
+        sock, "execute_request",
+        {"code": f'io.open("{target}", "w"):close()', "silent": False, "store_history": True,
+         "user_expressions": {}, "allow_stdin": False})
+    assert sock.poll(10000) != 0
+    assert target.exists()
     sock.close()
 
 
@@ -171,3 +179,51 @@ def test_history_and_inspect(kc):
     r = kc.get_shell_msg(timeout=10)
     assert r["parent_header"]["msg_id"] == mid
     assert r["content"]["found"] and "3" in r["content"]["data"]["text/plain"]
+
+
+def test_inspect_function_signature(kc):
+    run(kc, "function greet(name, times, ...) end")
+    kc.inspect("greet", 5)
+    r = kc.get_shell_msg(timeout=10)
+    assert r["content"]["data"]["text/plain"].startswith("greet(name, times, ...)")
+    kc.inspect("sw.profile", 10)
+    r = kc.get_shell_msg(timeout=10)
+    assert r["content"]["data"]["text/plain"].startswith("sw.profile(...)")
+
+
+def test_stdin_round_trip(kc):
+    mid = kc.execute('local a = io.read() local n = io.stdin:read("n") print(a .. "!", n + 1)',
+                     allow_stdin=True)
+    for answer in ("hello", "41"):
+        req = kc.get_stdin_msg(timeout=10)
+        assert req["msg_type"] == "input_request"
+        kc.input(answer)
+    reply, out = collect(kc, mid)
+    assert reply["status"] == "ok"
+    assert "hello!\t42" in stdout_of(out)
+
+
+def test_stdin_refused_without_allow_stdin(kc):
+    reply, _ = run(kc, "io.read()", allow_stdin=False)
+    assert reply["status"] == "error" and "stdin is not available" in reply["evalue"]
+
+
+def test_interrupt_while_waiting_for_input(kernel):
+    km, kc = kernel
+    mid = kc.execute("io.read()", allow_stdin=True)
+    assert kc.get_stdin_msg(timeout=10)["msg_type"] == "input_request"
+    km.interrupt_kernel()
+    reply, _ = collect(kc, mid, timeout=15)
+    assert reply["status"] == "error" and reply["ename"] == "Interrupted"
+    reply, _ = run(kc, "1")
+    assert reply["status"] == "ok"
+
+
+def test_sw_display_when_present(kc):
+    _, out = run(kc, "sw.display ~= nil")
+    has = [c["data"]["text/plain"] for t, c in out if t == "execute_result"]
+    if has != ["true"]:
+        pytest.skip("sw.display is not in this build's prelude yet")
+    _, out = run(kc, 'sw.display(42, {display_id = "a"}) sw.display(43, {display_id = "a", update = true})')
+    got = [(t, c["data"]["text/plain"]) for t, c in out if t in ("display_data", "update_display_data")]
+    assert got == [("display_data", "42"), ("update_display_data", "43")]
