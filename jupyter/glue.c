@@ -149,15 +149,6 @@ void kg_interrupt(void) {
 
 /* ---- running cells -------------------------------------------------------- */
 
-static bool try_expression(lua_State *L, const char *code) {
-    const char *ret = lua_pushfstring(L, "return %s;", code);
-    int st = luaL_loadbuffer(L, ret, strlen(ret), "=cell");
-    lua_remove(L, -2);
-    if (st == LUA_OK) return true;
-    lua_pop(L, 1);
-    return false;
-}
-
 /* Under pcall: the values at 1..n -> a mime bundle table. One value goes
  * through sw.repr_bundle when the prelude has it; several are shown as
  * text, tab-separated, like the REPL. */
@@ -201,16 +192,9 @@ static json_t *split_lines(const char *s) {
 void kg_execute(lua_State *L, const char *code, kg_result *r) {
     memset(r, 0, sizeof *r);
     int base = lua_gettop(L);
-    bool expr = try_expression(L, code);
-    int st = LUA_OK;
-    if (!expr) st = luaL_loadbuffer(L, code, strlen(code), "=cell");
+    bool expr;
     lsw_cell cell;
-    lsw_cell_begin(&cell);
-    if (st == LUA_OK) {
-        lsw_set_echoing(expr);
-        st = repl_docall(L, 0, LUA_MULTRET);
-        lsw_set_echoing(false);
-    }
+    int st = repl_run_cell(L, code, "=cell", &expr, &cell);
     if (st == LUA_OK) {
         r->ok = true;
         int n = lua_gettop(L) - base;
@@ -252,7 +236,7 @@ void kg_result_free(kg_result *r) {
 const char *kg_is_complete(lua_State *L, const char *code) {
     int top = lua_gettop(L);
     const char *res = "complete";
-    if (!try_expression(L, code)) {
+    if (!repl_try_expression(L, code, "=cell")) {
         int st = luaL_loadbuffer(L, code, strlen(code), "=cell");
         size_t len = 0;
         const char *msg = st == LUA_ERRSYNTAX ? lua_tolstring(L, -1, &len) : NULL;

@@ -114,16 +114,6 @@ static bool incomplete(lua_State *L, int status) {
     return len >= ml && !strcmp(msg + len - ml, eof_mark);
 }
 
-/* Compile `return <chunk>`; leaves the function on the stack on success. */
-static bool try_expression(lua_State *L, const char *chunk) {
-    const char *ret = lua_pushfstring(L, "return %s;", chunk);
-    int st = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");
-    lua_remove(L, -2);
-    if (st == LUA_OK) return true;
-    lua_pop(L, 1);
-    return false;
-}
-
 /* Print the values a bare expression returned, through sw.show. */
 static void echo_results(lua_State *L, int base) {
     int n = lua_gettop(L) - base;
@@ -144,16 +134,9 @@ static void echo_results(lua_State *L, int base) {
 
 static void run_chunk(lua_State *L, const char *chunk, bool color) {
     int base = lua_gettop(L);
-    bool expr = try_expression(L, chunk);
-    int st = LUA_OK;
-    if (!expr) st = luaL_loadbuffer(L, chunk, strlen(chunk), "=stdin");
+    bool expr;
     lsw_cell cell;
-    lsw_cell_begin(&cell);
-    if (st == LUA_OK) {
-        lsw_set_echoing(expr);
-        st = repl_docall(L, 0, LUA_MULTRET);
-        lsw_set_echoing(false);
-    }
+    int st = repl_run_cell(L, chunk, "=stdin", &expr, &cell);
     if (st == LUA_OK) {
         if (expr) echo_results(L, base);
     } else {
@@ -208,7 +191,7 @@ int repl_interactive(lua_State *L) {
             free(line);
         }
         /* Is it complete? Try as an expression, then as statements. */
-        if (!try_expression(L, chunk)) {
+        if (!repl_try_expression(L, chunk, "=stdin")) {
             int st = luaL_loadbuffer(L, chunk, chunk_len, "=stdin");
             if (incomplete(L, st)) {
                 lua_pop(L, 1);

@@ -40,8 +40,16 @@ char **repl_complete_candidates(lua_State *L, const char *text, size_t *n);
 /* Push the value at a dotted path the way completion walks it, or nil. */
 void repl_complete_push_path(lua_State *L, const char *path, size_t len);
 
-/* Print the cost line for a finished cell if profiling is on. */
 struct lsw_cell;
+/* Compile `return <code>` (leaving the function on the stack): whether the
+ * code is a bare expression whose values should be shown. */
+bool repl_try_expression(lua_State *L, const char *code, const char *name);
+/* Run one cell as the REPL and the kernel do: as an expression if it is one
+ * (*expr set, echoing on), else as statements; the cell's cost measurement
+ * starts in *cell. Values or the error message are left on the stack. */
+int  repl_run_cell(lua_State *L, const char *code, const char *name, bool *expr, struct lsw_cell *cell);
+
+/* Print the cost line for a finished cell if profiling is on. */
 void repl_print_cost(const struct lsw_cell *c, bool color);
 
 #endif

@@ -93,6 +93,28 @@ int repl_run_string(lua_State *L, const char *code, const char *name) {
     return 0;
 }
 
+bool repl_try_expression(lua_State *L, const char *code, const char *name) {
+    const char *ret = lua_pushfstring(L, "return %s;", code);
+    int st = luaL_loadbuffer(L, ret, strlen(ret), name);
+    lua_remove(L, -2);
+    if (st == LUA_OK) return true;
+    lua_pop(L, 1);
+    return false;
+}
+
+int repl_run_cell(lua_State *L, const char *code, const char *name, bool *expr, struct lsw_cell *cell) {
+    *expr = repl_try_expression(L, code, name);
+    int st = LUA_OK;
+    if (!*expr) st = luaL_loadbuffer(L, code, strlen(code), name);
+    lsw_cell_begin(cell);
+    if (st == LUA_OK) {
+        lsw_set_echoing(*expr);
+        st = repl_docall(L, 0, LUA_MULTRET);
+        lsw_set_echoing(false);
+    }
+    return st;
+}
+
 void repl_print_cost(const struct lsw_cell *c, bool color) {
     if (!lsw_profile_enabled()) return;
     char line[1024];
