@@ -502,8 +502,6 @@ static int ds_seek(lua_State *L) {
 
 /* ---- fields ----------------------------------------------------------------------------- */
 
-static const luaL_Reg methods[];
-static const char *const fields[];
 
 static int ds_index(lua_State *L) {
     luaL_getmetafield(L, 1, "__methods");
@@ -527,14 +525,7 @@ static int ds_index(lua_State *L) {
         sw_dataset_stats_get(d->ds, &s);
         lua_pushinteger(L, s.skipped);
     } else {
-        const char *names[40];
-        size_t n = 0;
-        for (const luaL_Reg *m = methods; m->name; m++) names[n++] = m->name;
-        for (const char *const *f = fields; *f; f++) names[n++] = *f;
-        names[n] = NULL;
-        const char *hint = lsw_suggest(k, names);
-        if (hint) return luaL_error(L, "Dataset has no field '%s' (did you mean '%s'?)", k, hint);
-        return luaL_error(L, "Dataset has no field '%s'", k);
+        return lsw_no_field(L, 1, "Dataset", k);
     }
     return 1;
 }

@@ -84,23 +84,7 @@ end
 local html = {}
 
 html["stepwise.MemTable"] = function(m)
-  local fb = sw.format_bytes
-  local header, rows = { "memory" }, {}
-  for _, d in ipairs(m.devices) do header[#header + 1] = d .. " now / peak" end
-  local function row(label, get)
-    local r = { label }
-    for _, d in ipairs(m.devices) do r[#r + 1] = get(m[d]) end
-    rows[#rows + 1] = r
-  end
-  for _, c in ipairs(m.category_names) do
-    row(c, function(dev) return fb(dev.categories[c].now) .. " / " .. fb(dev.categories[c].peak) end)
-  end
-  row("total", function(dev) return fb(dev.now) .. " / " .. fb(dev.peak) end)
-  row("limit", function(dev) return dev.limit and fb(dev.limit) or "none" end)
-  row("device", function(dev)
-    return dev.device_total and (fb(dev.device_free) .. " free of " .. fb(dev.device_total)) or "?"
-  end)
-  rows[#rows + 1] = { "host rss", fb(m.cpu.rss) .. " (peak " .. fb(m.cpu.rss_peak) .. ")" }
+  local header, rows = sw._mem_rows(m)
   return rows_html(nil, rows, header)
 end
 

@@ -265,8 +265,6 @@ static int g_tostring(lua_State *L) {
     return 1;
 }
 
-static const luaL_Reg methods[];
-static const char *const fields[];
 
 static int g_index(lua_State *L) {
     luaL_getmetafield(L, 1, "__methods");
@@ -278,16 +276,7 @@ static int g_index(lua_State *L) {
     else if (!strcmp(k, "version")) lua_pushinteger(L, sw_gguf_version(g));
     else if (!strcmp(k, "alignment")) lua_pushinteger(L, sw_gguf_alignment(g));
     else if (!strcmp(k, "data_offset")) lua_pushinteger(L, (lua_Integer)sw_gguf_data_offset(g));
-    else {
-        const char *names[32];
-        size_t n = 0;
-        for (const luaL_Reg *m = methods; m->name; m++) names[n++] = m->name;
-        for (const char *const *f = fields; *f; f++) names[n++] = *f;
-        names[n] = NULL;
-        const char *hint = lsw_suggest(k, names);
-        if (hint) return luaL_error(L, "GGUF has no field '%s' (did you mean '%s'?)", k, hint);
-        return luaL_error(L, "GGUF has no field '%s'", k);
-    }
+    else return lsw_no_field(L, 1, "GGUF", k);
     return 1;
 }
 

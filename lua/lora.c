@@ -260,7 +260,7 @@ static int l_index(lua_State *L) {
     else if (!strcmp(k, "rslora")) lua_pushboolean(L, l->rslora);
     else if (!strcmp(k, "n_params")) lua_pushinteger(L, sw_lora_n_params(l));
     else if (!strcmp(k, "active")) lua_pushboolean(L, lora_model(L, 1)->lora == l);
-    else return luaL_error(L, "LoRA has no field '%s'", k);
+    else return lsw_no_field(L, 1, "LoRA", k);
     return 1;
 }
 

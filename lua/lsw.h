@@ -39,6 +39,8 @@ const char *lsw_suggest(const char *word, const char *const *names);
  * `fields` lists property names that __index computes. */
 void lsw_new_class(lua_State *L, const char *tname, const luaL_Reg *methods,
                    const luaL_Reg *metamethods, const char *const *fields);
+/* Error for an unknown property of the object at idx, with a suggestion. */
+int lsw_no_field(lua_State *L, int idx, const char *cls, const char *key);
 /* Push a new userdata of class tname holding ptr (which may be NULL for a
  * closed object about to be filled in). Returns the slot. */
 void **lsw_new_object(lua_State *L, const char *tname);

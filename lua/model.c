@@ -237,7 +237,7 @@ static int m_index(lua_State *L) {
     } else if (!strcmp(k, "quant")) {
         lua_pushstring(L, m->quant);
     } else {
-        return luaL_error(L, "Model has no field '%s'", k);
+        return lsw_no_field(L, 1, "Model", k);
     }
     return 1;
 }

@@ -94,7 +94,7 @@ static int o_index(lua_State *L) {
     const char *k = luaL_checkstring(L, 2);
     sw_optim *opt = lsw_check_optim(L, 1);
     if (!strcmp(k, "step")) lua_pushinteger(L, opt->step);
-    else return luaL_error(L, "Optimizer has no field '%s'", k);
+    else return lsw_no_field(L, 1, "Optimizer", k);
     return 1;
 }
 

@@ -155,3 +155,30 @@ void *lsw_check_object(lua_State *L, int idx, const char *tname, const char *wha
     if (!*slot) luaL_error(L, "this %s has been freed", what);
     return *slot;
 }
+
+/* A misspelt property must not read as nil and pass silently: the error
+ * names the class and suggests the nearest of its methods and fields, read
+ * from the metatable lsw_new_class built. Never returns. */
+int lsw_no_field(lua_State *L, int idx, const char *cls, const char *key) {
+    const char *names[128];
+    int n = 0;
+    if (lua_getmetatable(L, idx)) {
+        if (lua_getfield(L, -1, "__methods") == LUA_TTABLE) {
+            lua_pushnil(L);
+            while (lua_next(L, -2) && n < 126) {
+                lua_pop(L, 1);
+                if (lua_type(L, -1) == LUA_TSTRING) names[n++] = lua_tostring(L, -1); /* kept by the table */
+            }
+        }
+        lua_pop(L, 1);
+        if (lua_getfield(L, -1, "__fields") == LUA_TTABLE)
+            for (lua_Integer i = 1; n < 127 && lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+                names[n++] = lua_tostring(L, -1);
+                lua_pop(L, 1);
+            }
+    }
+    names[n] = NULL;
+    const char *hint = lsw_suggest(key, names);
+    if (hint) return luaL_error(L, "%s has no field '%s' (did you mean '%s'?)", cls, key, hint);
+    return luaL_error(L, "%s has no field '%s'", cls, key);
+}

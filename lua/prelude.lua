@@ -100,17 +100,16 @@ end
 
 local MemTable = { __name = "stepwise.MemTable" }
 
-MemTable.__tostring = function(m)
+-- The table's cells, shared by the text form here and the HTML form in
+-- display.lua: a header row, then one row per line, one column per device.
+function sw._mem_rows(m)
   local fb = sw.format_bytes
-  local cols = {}
-  for _, d in ipairs(m.devices) do cols[#cols + 1] = d end
-  local w = 24
-  local lines = { string.format("%-13s", "memory") }
-  for _, d in ipairs(cols) do lines[1] = lines[1] .. string.format("%" .. w .. "s", d .. " now / peak") end
+  local header, rows = { "memory" }, {}
+  for _, d in ipairs(m.devices) do header[#header + 1] = d .. " now / peak" end
   local function row(label, get)
-    local s = string.format("  %-11s", label)
-    for _, d in ipairs(cols) do s = s .. string.format("%" .. w .. "s", get(m[d])) end
-    lines[#lines + 1] = s
+    local r = { label }
+    for _, d in ipairs(m.devices) do r[#r + 1] = get(m[d]) end
+    rows[#rows + 1] = r
   end
   for _, c in ipairs(m.category_names) do
     row(c, function(dev) return fb(dev.categories[c].now) .. " / " .. fb(dev.categories[c].peak) end)
@@ -120,7 +119,25 @@ MemTable.__tostring = function(m)
   row("device", function(dev)
     return dev.device_total and (fb(dev.device_free) .. " free of " .. fb(dev.device_total)) or "?"
   end)
-  lines[#lines + 1] = string.format("  %-11s%s (peak %s)", "host rss", fb(m.cpu.rss), fb(m.cpu.rss_peak))
+  rows[#rows + 1] = { "host rss", fb(m.cpu.rss) .. " (peak " .. fb(m.cpu.rss_peak) .. ")" }
+  return header, rows
+end
+
+MemTable.__tostring = function(m)
+  local header, rows = sw._mem_rows(m)
+  local w = 24
+  local line = string.format("%-13s", header[1])
+  for i = 2, #header do line = line .. string.format("%" .. w .. "s", header[i]) end
+  local lines = { line }
+  for _, r in ipairs(rows) do
+    local s = string.format("  %-11s", r[1])
+    if r[1] == "host rss" then
+      s = s .. r[2]   -- one value for the host, not a column per device
+    else
+      for i = 2, #r do s = s .. string.format("%" .. w .. "s", r[i]) end
+    end
+    lines[#lines + 1] = s
+  end
   return table.concat(lines, "\n")
 end
 

@@ -165,7 +165,7 @@ static int st_index(lua_State *L) {
     sw_st *st = check_st(L);
     if (!strcmp(k, "path")) lua_pushstring(L, sw_st_path(st));
     else if (!strcmp(k, "count")) lua_pushinteger(L, (lua_Integer)sw_st_count(st));
-    else return luaL_error(L, "SafeTensors has no field '%s'", k);
+    else return lsw_no_field(L, 1, "SafeTensors", k);
     return 1;
 }
 

@@ -504,8 +504,6 @@ static int t_len(lua_State *L) {
     return 1;
 }
 
-static const luaL_Reg methods[];
-static const char *const fields[];
 
 static int t_index(lua_State *L) {
     /* Methods first, so a freed tensor can still be asked to :free() and
@@ -530,17 +528,7 @@ static int t_index(lua_State *L) {
     else if (!strcmp(k, "nbytes")) lua_pushinteger(L, (lua_Integer)sw_tensor_nbytes(t));
     else if (!strcmp(k, "contiguous")) lua_pushboolean(L, sw_tensor_is_contiguous(t));
     else if (!strcmp(k, "name")) lua_pushstring(L, t->name);
-    else {
-        /* A misspelt property must not read as nil and pass silently. */
-        const char *names[64];
-        size_t n = 0;
-        for (const luaL_Reg *m = methods; m->name; m++) names[n++] = m->name;
-        for (const char *const *f = fields; *f; f++) names[n++] = *f;
-        names[n] = NULL;
-        const char *hint = lsw_suggest(k, names);
-        if (hint) return luaL_error(L, "Tensor has no field '%s' (did you mean '%s'?)", k, hint);
-        return luaL_error(L, "Tensor has no field '%s'", k);
-    }
+    else return lsw_no_field(L, 1, "Tensor", k);
     return 1;
 }
 

@@ -195,8 +195,6 @@ static void push_id_or_nil(lua_State *L, int32_t id) {
     else lua_pushinteger(L, id);
 }
 
-static const luaL_Reg methods[];
-static const char *const fields[];
 
 static int tok_index(lua_State *L) {
     luaL_getmetafield(L, 1, "__methods");
@@ -214,16 +212,7 @@ static int tok_index(lua_State *L) {
         if (s) lua_pushstring(L, s);
         else lua_pushnil(L);
     } else if (!strcmp(k, "description")) lua_pushstring(L, sw_tokenizer_describe(t));
-    else {
-        const char *names[32];
-        size_t n = 0;
-        for (const luaL_Reg *m = methods; m->name; m++) names[n++] = m->name;
-        for (const char *const *f = fields; *f; f++) names[n++] = *f;
-        names[n] = NULL;
-        const char *hint = lsw_suggest(k, names);
-        if (hint) return luaL_error(L, "Tokenizer has no field '%s' (did you mean '%s'?)", k, hint);
-        return luaL_error(L, "Tokenizer has no field '%s'", k);
-    }
+    else return lsw_no_field(L, 1, "Tokenizer", k);
     return 1;
 }
 

@@ -471,7 +471,7 @@ static int t_index(lua_State *L) {
         lua_setfield(L, -2, "epoch");
         lua_pushinteger(L, tr->cursor.index);
         lua_setfield(L, -2, "index");
-    } else return luaL_error(L, "Trainer has no field '%s'", k);
+    } else return lsw_no_field(L, 1, "Trainer", k);
     return 1;
 }
 
