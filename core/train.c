@@ -69,14 +69,6 @@ static void cache_carve(const run *R, lcache *c, float *p) {
 
 /* ------------------------------------------------------------- dropout */
 
-static uint64_t hash4(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
-    uint64_t x = a * 0x9e3779b97f4a7c15ull ^ b * 0xbf58476d1ce4e5b9ull ^ c * 0x94d049bb133111ebull ^ d;
-    x ^= x >> 31;
-    x *= 0xd6e8feb86659fd93ull;
-    x ^= x >> 32;
-    x *= 0xd6e8feb86659fd93ull;
-    return x ^ (x >> 32);
-}
 
 /* x_d = dropout(x) for the adapter branch; the mask is a pure function of
  * (seed, batch, layer, target, element), so the backward regenerates it. */
@@ -86,7 +78,7 @@ static const float *lora_input(const run *R, const float *x, int64_t li, int t, 
     float keep = (float)(1.0 / (1.0 - lo->dropout));
     uint64_t cut = (uint64_t)(lo->dropout * 18446744073709551615.0);
     for (int64_t i = 0; i < R->T * in; i++) {
-        uint64_t h = hash4(lo->seed, R->drop_call, (uint64_t)(li * SW_LORA_NTARGETS + t), (uint64_t)i);
+        uint64_t h = sw_hash4(lo->seed, R->drop_call, (uint64_t)(li * SW_LORA_NTARGETS + t), (uint64_t)i);
         R->tmp2[i] = h < cut ? 0.0f : x[i] * keep;
     }
     return R->tmp2;
@@ -195,7 +187,7 @@ static sw_status proj_bwd(const run *R, const lcache *c, float *dx, const float 
         float keep = (float)(1.0 / (1.0 - lo->dropout));
         uint64_t cut = (uint64_t)(lo->dropout * 18446744073709551615.0);
         for (int64_t i = 0; i < T * in; i++) {
-            uint64_t h = hash4(lo->seed, R->drop_call, (uint64_t)(li * SW_LORA_NTARGETS + t), (uint64_t)i);
+            uint64_t h = sw_hash4(lo->seed, R->drop_call, (uint64_t)(li * SW_LORA_NTARGETS + t), (uint64_t)i);
             if (h >= cut) dx[i] += R->tmp2[i] * keep;
         }
     }

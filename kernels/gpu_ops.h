@@ -7,7 +7,7 @@
  * float32.
  *
  * Each op exists twice with the same arguments:
- *   _cuda  kernels/cuda/*.cu — runs on device `dev`, asynchronously on that
+ *   _cuda  kernels/cuda/ (.cu files) — runs on device `dev`, asynchronously on that
  *          device's stream; returns a status only for launch/device errors.
  *   _emu   kernels/cpu/emu.c — the same op on host memory, computed by
  *          converting to float32 and calling the CPU reference (ops.h).

@@ -37,6 +37,17 @@ void      sw_randn_cpu(float *dst, uint64_t seed, uint64_t offset, float scale, 
 sw_status sw_randn_cuda(sw_ctx *ctx, float *dst, uint64_t seed, uint64_t offset, float scale,
                         int64_t n, int dev);
 
+/* ---- a counter-based hash (LoRA dropout masks): the same 64 bits for the
+ * same four words on every backend, so masks can be recomputed anywhere. */
+static inline uint64_t sw_hash4(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+    uint64_t x = a * 0x9e3779b97f4a7c15ull ^ b * 0xbf58476d1ce4e5b9ull ^ c * 0x94d049bb133111ebull ^ d;
+    x ^= x >> 31;
+    x *= 0xd6e8feb86659fd93ull;
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ull;
+    return x ^ (x >> 32);
+}
+
 /* ---- transformer layers (kernels/cpu/layers.c) ---------------------------
  * rmsnorm: y = x / sqrt(mean(x^2) + eps) * w, per row of C.
  * rope: rotate q or k (T, H, D) in place by pos[t] * inv_freq[i]; pairs are

@@ -1,0 +1,84 @@
+/* gpu_internal.h — the device engine's state, shared by core/gpu_*.c. */
+#ifndef SW_GPU_INTERNAL_H
+#define SW_GPU_INTERNAL_H
+
+#include "../kernels/gpu_ops.h"
+#include "device.h"
+#include "gpu.h"
+#include "mem.h"
+
+enum { GW_BF16 = 0, GW_NF4, GW_BLOCKS };
+
+/* A frozen projection on the device. */
+typedef struct gweight {
+    int kind;
+    void *w;           /* bf16 (out, in), NF4 codes (out*in/2 bytes) or GGUF blocks */
+    float *absmax;     /* NF4: out*in/64 */
+    sw_dtype t;        /* GW_BLOCKS: the block type */
+    float *b;          /* bias (out) or NULL */
+    int64_t out, in;
+    size_t wbytes;
+} gweight;
+
+typedef struct glayer {
+    float *attn_norm, *mlp_norm, *q_norm, *k_norm;
+    gweight lin[SW_LORA_NTARGETS];
+} glayer;
+
+/* Projections that read the same input share one x A^T GEMM. */
+enum { GG_QKV = 0, GG_O, GG_GU, GG_DOWN, GG_COUNT };
+extern const int sw_gpu_group_of[SW_LORA_NTARGETS];
+
+/* Where one layer's adapter lives in the flat arrays. */
+typedef struct glora_layer {
+    int64_t offA[GG_COUNT];            /* first A of the group (stacked rows), -1 if none */
+    int nt[GG_COUNT];                  /* targets present in the group */
+    int slot[SW_LORA_NTARGETS];        /* index inside its group, -1 if not adapted */
+    int64_t offB[SW_LORA_NTARGETS];    /* B (out, r), -1 if not adapted */
+} glora_layer;
+
+struct sw_gpu {
+    sw_model_config cfg;
+    const sw_gpu_ops *ops;
+    int dev;                /* CUDA index or SW_GPU_EMULATE */
+    sw_device mdev;         /* where sw_mem accounts it */
+    sw_bf16 *embed, *head;  /* head == embed when tied */
+    float *norm, *inv_freq;
+    glayer *layers;
+    sw_bf16 *wbuf;          /* dequantized weight scratch: the largest projection */
+    int64_t wbuf_elems;
+    size_t weight_bytes;
+
+    /* adapter */
+    bool has_lora;
+    int r;
+    float scale;
+    glora_layer *ll;
+    int64_t n_param;
+    float *p, *gr, *m1, *m2;  /* params, gradients, optimizer state (m2: AdamW's v) */
+    sw_bf16 *pb;              /* bf16 mirror of p, refreshed after each update */
+    int64_t step;
+
+    /* activations kept between calls, sized for cap_T tokens */
+    void *act;
+    size_t act_bytes;
+    int64_t cap_T, cap_len;
+    bool cap_bwd, cap_ckpt;
+};
+
+/* Memory helpers on the engine's device (accounted by category). */
+void     *sw_gpu_alloc(sw_ctx *ctx, sw_gpu *g, sw_mem_cat c, size_t bytes);
+void      sw_gpu_release(sw_gpu *g, sw_mem_cat c, void *p, size_t bytes);
+sw_status sw_gpu_upload(sw_ctx *ctx, sw_gpu *g, void *dst, const void *src, size_t bytes);
+sw_status sw_gpu_fetch(sw_ctx *ctx, sw_gpu *g, void *dst, const void *src, size_t bytes);
+sw_status sw_gpu_copy(sw_ctx *ctx, sw_gpu *g, void *dst, const void *src, size_t bytes);
+sw_status sw_gpu_zero(sw_ctx *ctx, sw_gpu *g, void *p, size_t bytes);
+sw_status sw_gpu_sync(sw_ctx *ctx, sw_gpu *g);
+
+/* The bf16 (out, in) matrix of a projection: itself, or dequantized into
+ * g->wbuf (valid until the next call). */
+sw_status sw_gpu_weight(sw_ctx *ctx, sw_gpu *g, const gweight *w, const sw_bf16 **out);
+
+void sw_gpu_free_activations(sw_gpu *g);
+
+#endif

@@ -1,0 +1,179 @@
+/* gpu_lora.c — the adapter and its optimizer on the device (see gpu.h).
+ *
+ * Every A and B of the adapter sits in one flat float32 array, so clipping
+ * and AdamW are one kernel each over all adapter tensors, and the gradient
+ * norm one reduction. Inside a layer the A matrices of a group of
+ * projections that read the same input (q/k/v; gate/up) are stacked, so the
+ * forward's x A^T and the backward's dA and dx are one GEMM per group.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/ops.h"
+#include "gpu_internal.h"
+
+const int sw_gpu_group_of[SW_LORA_NTARGETS] = {GG_QKV, GG_QKV, GG_QKV, GG_O, GG_GU, GG_GU, GG_DOWN};
+
+static void target_shape(const sw_gpu *g, int t, int64_t *out, int64_t *in) {
+    const glayer *G = &g->layers[0];
+    *out = G->lin[t].out;
+    *in = G->lin[t].in;
+}
+
+static void free_lora(sw_gpu *g) {
+    size_t n = sizeof(float) * (size_t)g->n_param;
+    sw_gpu_release(g, SW_MEM_ADAPTERS, g->p, n);
+    sw_gpu_release(g, SW_MEM_ADAPTERS, g->pb, sizeof(sw_bf16) * (size_t)g->n_param);
+    sw_gpu_release(g, SW_MEM_GRADIENTS, g->gr, n);
+    sw_gpu_release(g, SW_MEM_OPTIMIZER, g->m1, n);
+    sw_gpu_release(g, SW_MEM_OPTIMIZER, g->m2, n);
+    free(g->ll);
+    g->p = g->gr = g->m1 = g->m2 = NULL;
+    g->pb = NULL;
+    g->ll = NULL;
+    g->n_param = 0;
+    g->has_lora = false;
+    g->step = 0;
+}
+
+/* Lay the adapter out: per layer, each group's A rows stacked, then the Bs. */
+static int64_t layout(const sw_gpu *g, const sw_lora *l, glora_layer *ll) {
+    int64_t off = 0, r = l->r;
+    for (int64_t li = 0; li < g->cfg.n_layers; li++) {
+        glora_layer *L = &ll[li];
+        for (int k = 0; k < GG_COUNT; k++) L->offA[k] = -1, L->nt[k] = 0;
+        for (int t = 0; t < SW_LORA_NTARGETS; t++) L->slot[t] = -1, L->offB[t] = -1;
+        for (int k = 0; k < GG_COUNT; k++)
+            for (int t = 0; t < SW_LORA_NTARGETS; t++) {
+                if (sw_gpu_group_of[t] != k || !l->pairs[li][t].A) continue;
+                int64_t out, in;
+                target_shape(g, t, &out, &in);
+                if (L->offA[k] < 0) L->offA[k] = off;
+                L->slot[t] = L->nt[k]++;
+                off += r * in;
+            }
+        for (int t = 0; t < SW_LORA_NTARGETS; t++) {
+            if (!l->pairs[li][t].A) continue;
+            int64_t out, in;
+            target_shape(g, t, &out, &in);
+            L->offB[t] = off;
+            off += out * r;
+        }
+    }
+    return off;
+}
+
+static int64_t offA_of(const sw_gpu *g, int64_t li, int t) {
+    const glora_layer *L = &g->ll[li];
+    int64_t out, in;
+    target_shape(g, t, &out, &in);
+    return L->offA[sw_gpu_group_of[t]] + (int64_t)L->slot[t] * g->r * in;
+}
+
+/* Copy between the host adapter's tensors and a flat host array. */
+static void host_flat(const sw_gpu *g, const sw_lora *l, float *flat, bool to_flat, bool grads) {
+    for (int64_t li = 0; li < g->cfg.n_layers; li++)
+        for (int t = 0; t < SW_LORA_NTARGETS; t++) {
+            const sw_lora_pair *pr = &l->pairs[li][t];
+            if (!pr->A) continue;
+            int64_t out, in;
+            target_shape(g, t, &out, &in);
+            float *A = sw_tensor_data(grads ? pr->gA : pr->A), *B = sw_tensor_data(grads ? pr->gB : pr->B);
+            float *fa = flat + offA_of(g, li, t), *fb = flat + g->ll[li].offB[t];
+            size_t na = sizeof(float) * (size_t)(g->r * in), nb = sizeof(float) * (size_t)(out * g->r);
+            if (to_flat) memcpy(fa, A, na), memcpy(fb, B, nb);
+            else memcpy(A, fa, na), memcpy(B, fb, nb);
+        }
+}
+
+static sw_status refresh_bf16(sw_ctx *ctx, sw_gpu *g) {
+    return g->ops->dequant_bf16(ctx, g->dev, g->pb, g->p, SW_F32, g->n_param);
+}
+
+sw_status sw_gpu_set_lora(sw_ctx *ctx, sw_gpu *g, const sw_lora *l) {
+    free_lora(g);
+    if (!l) return SW_OK;
+    if (l->n_layers != g->cfg.n_layers)
+        return sw_err(ctx, SW_EINVAL, "gpu: the adapter has %lld layers, the model %lld", (long long)l->n_layers,
+                      (long long)g->cfg.n_layers);
+    if (l->dropout > 0)
+        return sw_err(ctx, SW_EINVAL, "gpu: LoRA dropout %g is not supported on the GPU yet (use dropout = 0)",
+                      l->dropout);
+    g->ll = calloc((size_t)g->cfg.n_layers, sizeof *g->ll);
+    if (!g->ll) return sw_err(ctx, SW_ENOMEM, "gpu: adapter layout");
+    g->r = l->r;
+    g->scale = l->scale;
+    g->n_param = layout(g, l, g->ll);
+    size_t n = sizeof(float) * (size_t)g->n_param;
+    float *host = malloc(n ? n : 1);
+    sw_status st = host ? SW_OK : sw_err(ctx, SW_ENOMEM, "gpu: adapter upload");
+    if (!st && (!(g->p = sw_gpu_alloc(ctx, g, SW_MEM_ADAPTERS, n)) ||
+                !(g->pb = sw_gpu_alloc(ctx, g, SW_MEM_ADAPTERS, sizeof(sw_bf16) * (size_t)g->n_param)) ||
+                !(g->gr = sw_gpu_alloc(ctx, g, SW_MEM_GRADIENTS, n)) ||
+                !(g->m1 = sw_gpu_alloc(ctx, g, SW_MEM_OPTIMIZER, n)) ||
+                !(g->m2 = sw_gpu_alloc(ctx, g, SW_MEM_OPTIMIZER, n))))
+        st = ctx->status;
+    if (!st) {
+        host_flat(g, l, host, true, false);
+        st = sw_gpu_upload(ctx, g, g->p, host, n);
+    }
+    if (!st) st = sw_gpu_zero(ctx, g, g->gr, n);
+    if (!st) st = sw_gpu_zero(ctx, g, g->m1, n);
+    if (!st) st = sw_gpu_zero(ctx, g, g->m2, n);
+    if (!st) st = refresh_bf16(ctx, g);
+    if (!st) st = sw_gpu_sync(ctx, g);
+    free(host);
+    if (st) {
+        free_lora(g);
+        return ctx->status;
+    }
+    g->has_lora = true;
+    return SW_OK;
+}
+
+sw_status sw_gpu_download(sw_ctx *ctx, sw_gpu *g, sw_lora *l, bool grads) {
+    if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "gpu: no adapter on the device");
+    size_t n = sizeof(float) * (size_t)g->n_param;
+    float *host = malloc(n ? n : 1);
+    if (!host) return sw_err(ctx, SW_ENOMEM, "gpu: adapter download");
+    sw_status st = sw_gpu_fetch(ctx, g, host, g->p, n);
+    if (!st) host_flat(g, l, host, false, false);
+    if (!st && grads && !(st = sw_gpu_fetch(ctx, g, host, g->gr, n))) host_flat(g, l, host, false, true);
+    free(host);
+    return st;
+}
+
+sw_status sw_gpu_zero_grad(sw_ctx *ctx, sw_gpu *g) {
+    return g->has_lora ? sw_gpu_zero(ctx, g, g->gr, sizeof(float) * (size_t)g->n_param) : SW_OK;
+}
+
+sw_status sw_gpu_grad_norm(sw_ctx *ctx, sw_gpu *g, double *norm) {
+    *norm = 0;
+    if (!g->has_lora) return SW_OK;
+    double *d = sw_gpu_alloc(ctx, g, SW_MEM_WORKSPACE, sizeof(double));
+    if (!d) return ctx->status;
+    double s = 0;
+    sw_status st = g->ops->sumsq(ctx, g->dev, d, g->gr, g->n_param);
+    if (!st) st = sw_gpu_fetch(ctx, g, &s, d, sizeof s);
+    sw_gpu_release(g, SW_MEM_WORKSPACE, d, sizeof(double));
+    *norm = sqrt(s);
+    return st;
+}
+
+sw_status sw_gpu_optim_update(sw_ctx *ctx, sw_gpu *g, const sw_optim_opts *o, double lr, float gscale) {
+    if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "gpu: no adapter on the device");
+    int64_t step = g->step + 1;
+    sw_status st;
+    if (o->kind == SW_OPTIM_ADAMW)
+        st = g->ops->adamw(ctx, g->dev, g->p, g->gr, g->m1, g->m2, g->n_param, gscale, lr, o->beta1, o->beta2, o->eps,
+                           o->weight_decay, step);
+    else
+        st = g->ops->sgd(ctx, g->dev, g->p, g->gr, o->momentum != 0 ? g->m1 : NULL, g->n_param, gscale, lr,
+                         o->momentum, o->weight_decay, step);
+    if (!st) st = refresh_bf16(ctx, g);
+    if (!st) g->step = step;
+    return st;
+}
+
+int64_t sw_gpu_optim_step(const sw_gpu *g) { return g->step; }

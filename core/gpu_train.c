@@ -1,0 +1,461 @@
+/* gpu_train.c — one LoRA training forward/backward on the device (gpu.h).
+ *
+ * The same walk as core/train.c, in bf16 with float32 accumulation:
+ *   forward   embed -> per layer: norm -> q,k,v (+LoRA) [-> q/k norms] ->
+ *             rotary -> flash attention -> o (+LoRA, added onto the residual
+ *             by the GEMM itself, beta = 1) -> norm -> gate, up (+LoRA) ->
+ *             SwiGLU -> down (+LoRA, onto the residual) -> final norm ->
+ *             head and cross-entropy over chunks of rows, so the logits of
+ *             the whole batch never exist.
+ *   backward  the layers in reverse; frozen weights pass activation
+ *             gradients (dequantized one matrix at a time when quantized),
+ *             adapters add dA and dB into the flat float32 gradient array.
+ * Residual gradients are float32; the gradients feeding GEMMs are bf16.
+ * With checkpointing only each layer's input is kept; the backward
+ * recomputes one layer at a time (skipping the frozen down projection,
+ * whose output the backward does not read).
+ * Activation buffers stay allocated between calls of the same size.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_internal.h"
+#include "interrupt.h"
+
+typedef struct gcache {
+    sw_bf16 *h1, *q, *k, *v, *qraw, *kraw, *att, *x_mid, *h2, *g, *u, *U[GG_COUNT];
+    float *r1, *rq, *rk, *lse, *r2;
+} gcache;
+
+typedef struct eng {
+    sw_ctx *ctx;
+    sw_gpu *g;
+    const sw_gpu_ops *ops;
+    int dev;
+    int64_t T, C, D, Hq, Hkv, QD, KVD, FF, V, maxlen, chunk;
+    int n_seqs;
+    int64_t maxw[GG_COUNT];  /* widest stacked group, in columns (targets * r) */
+    bool backward, ckpt;
+    /* carved from g->act */
+    sw_bf16 *inputs, *a, *hf;
+    gcache *caches;
+    int n_caches;
+    float *rf, *loss, *logits;
+    int32_t *ids, *pos, *tgt, *cu;
+    float *dres, *dh, *dmid;
+    sw_bf16 *dres_b, *dg, *du, *datt, *dq, *dk, *dv, *dqr, *dkr, *dU;
+    void *ws;
+} eng;
+
+#define CK(call)                                                                                                      \
+    do {                                                                                                              \
+        if (call) return E->ctx->status;                                                                              \
+    } while (0)
+
+/* -------------------------------------------------------------- buffers */
+
+typedef struct carver {
+    char *base;
+    size_t off;
+} carver;
+
+static void *take(carver *c, size_t bytes) {
+    size_t o = (c->off + 255) & ~(size_t)255;
+    c->off = o + bytes;
+    return c->base ? c->base + o : NULL;
+}
+
+#define BF(n) (sizeof(sw_bf16) * (size_t)(n))
+#define FL(n) (sizeof(float) * (size_t)(n))
+
+static void carve_cache(eng *E, carver *cv, gcache *c) {
+    const int64_t T = E->T;
+    memset(c, 0, sizeof *c);
+    c->h1 = take(cv, BF(T * E->C));
+    c->q = take(cv, BF(T * E->QD));
+    c->k = take(cv, BF(T * E->KVD));
+    c->v = take(cv, BF(T * E->KVD));
+    c->att = take(cv, BF(T * E->QD));
+    c->x_mid = take(cv, BF(T * E->C));
+    c->h2 = take(cv, BF(T * E->C));
+    c->g = take(cv, BF(T * E->FF));
+    c->u = take(cv, BF(T * E->FF));
+    c->r1 = take(cv, FL(T));
+    c->r2 = take(cv, FL(T));
+    c->lse = take(cv, FL(T * E->Hq));
+    if (E->g->cfg.qk_norm) {
+        c->qraw = take(cv, BF(T * E->QD));
+        c->kraw = take(cv, BF(T * E->KVD));
+        c->rq = take(cv, FL(T * E->Hq));
+        c->rk = take(cv, FL(T * E->Hkv));
+    }
+    for (int k = 0; k < GG_COUNT; k++)
+        if (E->maxw[k]) c->U[k] = take(cv, BF(T * E->maxw[k]));
+}
+
+/* Lay every buffer of the call out over one block (base NULL: just size it). */
+static size_t carve(eng *E, char *base) {
+    carver cv = {base, 0};
+    const int64_t T = E->T, L = E->g->cfg.n_layers;
+    E->inputs = take(&cv, BF((L + 1) * T * E->C));
+    for (int i = 0; i < E->n_caches; i++) carve_cache(E, &cv, &E->caches[i]);
+    int64_t wide = E->FF > E->QD ? E->FF : E->QD;
+    E->a = take(&cv, BF(T * wide));
+    E->hf = take(&cv, BF(T * E->C));
+    E->rf = take(&cv, FL(T));
+    E->loss = take(&cv, FL(T));
+    E->logits = take(&cv, FL(E->chunk * E->V));
+    E->ids = take(&cv, sizeof(int32_t) * (size_t)T);
+    E->pos = take(&cv, sizeof(int32_t) * (size_t)T);
+    E->tgt = take(&cv, sizeof(int32_t) * (size_t)T);
+    E->cu = take(&cv, sizeof(int32_t) * (size_t)(E->n_seqs + 1));
+    E->dh = take(&cv, FL(T * E->C)); /* the head's gradient even without backward (unused) */
+    if (E->backward) {
+        E->dres = take(&cv, FL(T * E->C));
+        E->dmid = take(&cv, FL(T * E->C));
+        E->dres_b = take(&cv, BF(T * E->C));
+        E->dg = take(&cv, BF(T * E->FF));
+        E->du = take(&cv, BF(T * E->FF));
+        E->datt = take(&cv, BF(T * E->QD));
+        E->dq = take(&cv, BF(T * E->QD));
+        E->dk = take(&cv, BF(T * E->KVD));
+        E->dv = take(&cv, BF(T * E->KVD));
+        if (E->g->cfg.qk_norm) {
+            E->dqr = take(&cv, BF(T * E->QD));
+            E->dkr = take(&cv, BF(T * E->KVD));
+        }
+        int64_t w = 1;
+        for (int k = 0; k < GG_COUNT; k++) w = E->maxw[k] > w ? E->maxw[k] : w;
+        E->dU = take(&cv, BF(T * w));
+#ifdef SW_HAVE_CUDA
+        if (E->dev != SW_GPU_EMULATE) E->ws = take(&cv, sw_attn_bwd_ws_bytes(T, E->Hq, E->Hkv, E->D));
+#endif
+    }
+    return cv.off;
+}
+
+void sw_gpu_free_activations(sw_gpu *g) {
+    if (g->act) sw_gpu_release(g, SW_MEM_ACTIVATIONS, g->act, g->act_bytes);
+    g->act = NULL;
+    g->act_bytes = 0;
+}
+
+/* ------------------------------------------------------------ pieces */
+
+static int64_t window_of(const eng *E, int64_t li) {
+    const sw_model_config *c = &E->g->cfg;
+    return c->sliding_window > 0 && li >= c->max_window_layers ? c->sliding_window : 0;
+}
+
+static sw_status gemm(eng *E, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
+                      int64_t lda, const void *B, int64_t ldb, float beta, void *C, sw_dtype ct, int64_t ldc) {
+    return E->ops->gemm(E->ctx, E->dev, ta, tb, M, N, K, alpha, A, SW_BF16, lda, B, ldb, beta, C, ct, ldc);
+}
+
+/* y (T, out) = x W^T (+ b), or y += x W^T when accumulate. */
+static sw_status frozen_fwd(eng *E, sw_bf16 *y, const sw_bf16 *x, const gweight *w, bool accumulate) {
+    const sw_bf16 *W;
+    CK(sw_gpu_weight(E->ctx, E->g, w, &W));
+    CK(gemm(E, false, true, E->T, w->out, w->in, 1.0f, x, w->in, W, w->in, accumulate ? 1.0f : 0.0f, y, SW_BF16, w->out));
+    if (w->b) CK(E->ops->add_bias(E->ctx, E->dev, y, w->b, E->T, w->out, w->out));
+    return SW_OK;
+}
+
+/* dx (T, in) = dy W, or += when accumulate; dx bf16 or float32. */
+static sw_status frozen_bwd(eng *E, void *dx, sw_dtype dx_t, const sw_bf16 *dy, const gweight *w, bool accumulate) {
+    const sw_bf16 *W;
+    CK(sw_gpu_weight(E->ctx, E->g, w, &W));
+    return gemm(E, false, false, E->T, w->in, w->out, 1.0f, dy, w->out, W, w->in, accumulate ? 1.0f : 0.0f, dx, dx_t,
+                w->in);
+}
+
+static const glora_layer *lora_of(const eng *E, int64_t li) { return E->g->has_lora ? &E->g->ll[li] : NULL; }
+
+/* U_k (T, n r) = x A_k^T for the stacked As of group k. */
+static sw_status lora_group_fwd(eng *E, const gcache *c, int64_t li, int k, const sw_bf16 *x, int64_t in) {
+    const glora_layer *L = lora_of(E, li);
+    if (!L || !L->nt[k]) return SW_OK;
+    int64_t w = L->nt[k] * E->g->r;
+    return gemm(E, false, true, E->T, w, in, 1.0f, x, in, E->g->pb + L->offA[k], in, 0.0f, c->U[k], SW_BF16, w);
+}
+
+/* y (T, out, stride ldy) += scale U_t B_t^T */
+static sw_status lora_out(eng *E, const gcache *c, int64_t li, int t, sw_bf16 *y, int64_t ldy) {
+    const glora_layer *L = lora_of(E, li);
+    if (!L || L->slot[t] < 0) return SW_OK;
+    int k = sw_gpu_group_of[t];
+    int64_t r = E->g->r, w = L->nt[k] * r, out = E->g->layers[li].lin[t].out;
+    return gemm(E, false, true, E->T, out, r, E->g->scale, c->U[k] + L->slot[t] * r, w, E->g->pb + L->offB[t], r, 1.0f,
+                y, SW_BF16, ldy);
+}
+
+/* dB_t += s dy^T U_t;  dU_t = s dy B_t  (dy: T x out, stride ldy) */
+static sw_status lora_bwd_b(eng *E, const gcache *c, int64_t li, int t, const sw_bf16 *dy, int64_t ldy) {
+    const glora_layer *L = lora_of(E, li);
+    if (!L || L->slot[t] < 0) return SW_OK;
+    sw_gpu *g = E->g;
+    int k = sw_gpu_group_of[t];
+    int64_t r = g->r, w = L->nt[k] * r, out = g->layers[li].lin[t].out, s = L->slot[t] * r;
+    CK(gemm(E, true, false, out, r, E->T, g->scale, dy, ldy, c->U[k] + s, w, 1.0f, g->gr + L->offB[t], SW_F32, r));
+    return gemm(E, false, false, E->T, r, out, g->scale, dy, ldy, g->pb + L->offB[t], r, 0.0f, E->dU + s, SW_BF16, w);
+}
+
+/* dA_k += dU^T x;  dx += dU A_k  (the whole group at once) */
+static sw_status lora_bwd_a(eng *E, int64_t li, int k, const sw_bf16 *x, int64_t in, void *dx, sw_dtype dx_t) {
+    const glora_layer *L = lora_of(E, li);
+    if (!L || !L->nt[k]) return SW_OK;
+    sw_gpu *g = E->g;
+    int64_t w = L->nt[k] * g->r;
+    CK(gemm(E, true, false, w, in, E->T, 1.0f, E->dU, w, x, in, 1.0f, g->gr + L->offA[k], SW_F32, in));
+    return gemm(E, false, false, E->T, in, w, 1.0f, E->dU, w, g->pb + L->offA[k], in, 1.0f, dx, dx_t, in);
+}
+
+/* -------------------------------------------------------------- layers */
+
+static sw_status layer_fwd(eng *E, const gcache *c, int64_t li, bool recompute) {
+    sw_gpu *g = E->g;
+    const sw_model_config *cfg = &g->cfg;
+    const glayer *G = &g->layers[li];
+    const sw_gpu_ops *op = E->ops;
+    const int64_t T = E->T, C = E->C, D = E->D;
+    const float eps = (float)cfg->rms_eps;
+    const sw_bf16 *x_in = E->inputs + li * T * C;
+    sw_bf16 *x_out = E->inputs + (li + 1) * T * C;
+    CK(op->rmsnorm_fwd(E->ctx, E->dev, c->h1, c->r1, x_in, G->attn_norm, eps, T, C));
+    CK(lora_group_fwd(E, c, li, GG_QKV, c->h1, C));
+    sw_bf16 *qd = cfg->qk_norm ? c->qraw : c->q, *kd = cfg->qk_norm ? c->kraw : c->k;
+    CK(frozen_fwd(E, qd, c->h1, &G->lin[SW_LORA_Q], false));
+    CK(lora_out(E, c, li, SW_LORA_Q, qd, E->QD));
+    CK(frozen_fwd(E, kd, c->h1, &G->lin[SW_LORA_K], false));
+    CK(lora_out(E, c, li, SW_LORA_K, kd, E->KVD));
+    CK(frozen_fwd(E, c->v, c->h1, &G->lin[SW_LORA_V], false));
+    CK(lora_out(E, c, li, SW_LORA_V, c->v, E->KVD));
+    if (cfg->qk_norm) {
+        CK(op->rmsnorm_fwd(E->ctx, E->dev, c->q, c->rq, c->qraw, G->q_norm, eps, T * E->Hq, D));
+        CK(op->rmsnorm_fwd(E->ctx, E->dev, c->k, c->rk, c->kraw, G->k_norm, eps, T * E->Hkv, D));
+    }
+    CK(op->rope(E->ctx, E->dev, c->q, E->pos, g->inv_freq, cfg->rope_interleaved, false, T, E->Hq, D));
+    CK(op->rope(E->ctx, E->dev, c->k, E->pos, g->inv_freq, cfg->rope_interleaved, false, T, E->Hkv, D));
+    CK(op->attn_fwd(E->ctx, E->dev, c->att, c->lse, c->q, c->k, c->v, E->cu, E->n_seqs, E->maxlen, T,
+                    window_of(E, li), E->Hq, E->Hkv, D));
+    CK(sw_gpu_copy(E->ctx, g, c->x_mid, x_in, BF(T * C)));
+    CK(frozen_fwd(E, c->x_mid, c->att, &G->lin[SW_LORA_O], true));
+    CK(lora_group_fwd(E, c, li, GG_O, c->att, E->QD));
+    CK(lora_out(E, c, li, SW_LORA_O, c->x_mid, C));
+    CK(op->rmsnorm_fwd(E->ctx, E->dev, c->h2, c->r2, c->x_mid, G->mlp_norm, eps, T, C));
+    CK(lora_group_fwd(E, c, li, GG_GU, c->h2, C));
+    CK(frozen_fwd(E, c->g, c->h2, &G->lin[SW_LORA_GATE], false));
+    CK(lora_out(E, c, li, SW_LORA_GATE, c->g, E->FF));
+    CK(frozen_fwd(E, c->u, c->h2, &G->lin[SW_LORA_UP], false));
+    CK(lora_out(E, c, li, SW_LORA_UP, c->u, E->FF));
+    CK(op->swiglu_fwd(E->ctx, E->dev, E->a, c->g, c->u, T * E->FF));
+    CK(lora_group_fwd(E, c, li, GG_DOWN, E->a, E->FF));
+    if (recompute) return SW_OK; /* the layer's output is already saved */
+    CK(sw_gpu_copy(E->ctx, g, x_out, c->x_mid, BF(T * C)));
+    CK(frozen_fwd(E, x_out, E->a, &G->lin[SW_LORA_DOWN], true));
+    return lora_out(E, c, li, SW_LORA_DOWN, x_out, C);
+}
+
+/* E->dres: gradient of the layer's output; on return, of its input. */
+static sw_status layer_bwd(eng *E, const gcache *c, int64_t li) {
+    sw_gpu *g = E->g;
+    const sw_model_config *cfg = &g->cfg;
+    const glayer *G = &g->layers[li];
+    const sw_gpu_ops *op = E->ops;
+    sw_ctx *ctx = E->ctx;
+    const int64_t T = E->T, C = E->C, D = E->D, FF = E->FF;
+    const sw_bf16 *x_in = E->inputs + li * T * C;
+    /* MLP: down */
+    CK(op->dequant_bf16(ctx, E->dev, E->dres_b, E->dres, SW_F32, T * C));
+    CK(op->swiglu_fwd(ctx, E->dev, E->a, c->g, c->u, T * FF));
+    CK(lora_bwd_b(E, c, li, SW_LORA_DOWN, E->dres_b, C));
+    const glora_layer *L = lora_of(E, li);
+    if (L && L->nt[GG_DOWN]) { /* dA needs a; then a's buffer becomes da */
+        int64_t w = L->nt[GG_DOWN] * g->r;
+        CK(gemm(E, true, false, w, FF, T, 1.0f, E->dU, w, E->a, FF, 1.0f, g->gr + L->offA[GG_DOWN], SW_F32, FF));
+    }
+    sw_bf16 *da = E->a;
+    CK(frozen_bwd(E, da, SW_BF16, E->dres_b, &G->lin[SW_LORA_DOWN], false));
+    if (L && L->nt[GG_DOWN]) {
+        int64_t w = L->nt[GG_DOWN] * g->r;
+        CK(gemm(E, false, false, T, FF, w, 1.0f, E->dU, w, g->pb + L->offA[GG_DOWN], FF, 1.0f, da, SW_BF16, FF));
+    }
+    CK(op->swiglu_bwd(ctx, E->dev, E->dg, E->du, da, c->g, c->u, T * FF));
+    /* gate, up */
+    CK(lora_bwd_b(E, c, li, SW_LORA_GATE, E->dg, FF));
+    CK(lora_bwd_b(E, c, li, SW_LORA_UP, E->du, FF));
+    CK(frozen_bwd(E, E->dh, SW_F32, E->dg, &G->lin[SW_LORA_GATE], false));
+    CK(frozen_bwd(E, E->dh, SW_F32, E->du, &G->lin[SW_LORA_UP], true));
+    CK(lora_bwd_a(E, li, GG_GU, c->h2, C, E->dh, SW_F32));
+    CK(sw_gpu_copy(ctx, g, E->dmid, E->dres, FL(T * C)));
+    CK(op->rmsnorm_bwd(ctx, E->dev, E->dmid, SW_F32, E->dh, SW_F32, c->x_mid, G->mlp_norm, c->r2, T, C));
+    /* attention: o */
+    CK(op->dequant_bf16(ctx, E->dev, E->dres_b, E->dmid, SW_F32, T * C));
+    CK(lora_bwd_b(E, c, li, SW_LORA_O, E->dres_b, C));
+    CK(frozen_bwd(E, E->datt, SW_BF16, E->dres_b, &G->lin[SW_LORA_O], false));
+    CK(lora_bwd_a(E, li, GG_O, c->att, E->QD, E->datt, SW_BF16));
+    CK(op->attn_bwd(ctx, E->dev, E->dq, E->dk, E->dv, E->datt, c->att, c->lse, c->q, c->k, c->v, E->cu, E->n_seqs,
+                    E->maxlen, T, window_of(E, li), E->Hq, E->Hkv, D, E->ws));
+    CK(op->rope(ctx, E->dev, E->dq, E->pos, g->inv_freq, cfg->rope_interleaved, true, T, E->Hq, D));
+    CK(op->rope(ctx, E->dev, E->dk, E->pos, g->inv_freq, cfg->rope_interleaved, true, T, E->Hkv, D));
+    sw_bf16 *dq = E->dq, *dk = E->dk;
+    if (cfg->qk_norm) {
+        CK(op->rmsnorm_bwd(ctx, E->dev, E->dqr, SW_BF16, E->dq, SW_BF16, c->qraw, G->q_norm, c->rq, T * E->Hq, D));
+        CK(op->rmsnorm_bwd(ctx, E->dev, E->dkr, SW_BF16, E->dk, SW_BF16, c->kraw, G->k_norm, c->rk, T * E->Hkv, D));
+        dq = E->dqr;
+        dk = E->dkr;
+    }
+    /* q, k, v */
+    CK(lora_bwd_b(E, c, li, SW_LORA_Q, dq, E->QD));
+    CK(lora_bwd_b(E, c, li, SW_LORA_K, dk, E->KVD));
+    CK(lora_bwd_b(E, c, li, SW_LORA_V, E->dv, E->KVD));
+    CK(frozen_bwd(E, E->dh, SW_F32, dq, &G->lin[SW_LORA_Q], false));
+    CK(frozen_bwd(E, E->dh, SW_F32, dk, &G->lin[SW_LORA_K], true));
+    CK(frozen_bwd(E, E->dh, SW_F32, E->dv, &G->lin[SW_LORA_V], true));
+    CK(lora_bwd_a(E, li, GG_QKV, c->h1, C, E->dh, SW_F32));
+    CK(sw_gpu_copy(ctx, g, E->dres, E->dmid, FL(T * C)));
+    return op->rmsnorm_bwd(ctx, E->dev, E->dres, SW_F32, E->dh, SW_F32, x_in, G->attn_norm, c->r1, T, C);
+}
+
+/* --------------------------------------------------------- head and loss */
+
+static sw_status head(eng *E, const int32_t *tgt, const sw_train_opts *o) {
+    sw_gpu *g = E->g;
+    sw_ctx *ctx = E->ctx;
+    const int64_t T = E->T, C = E->C, V = E->V, L = g->cfg.n_layers;
+    const sw_bf16 *xL = E->inputs + L * T * C;
+    CK(E->ops->rmsnorm_fwd(ctx, E->dev, E->hf, E->rf, xL, g->norm, (float)g->cfg.rms_eps, T, C));
+    CK(sw_gpu_zero(ctx, g, E->loss, FL(T)));
+    if (E->backward) CK(sw_gpu_zero(ctx, g, E->dh, FL(T * C)));
+    for (int64_t t0 = 0; t0 < T; t0 += E->chunk) {
+        int64_t n = T - t0 < E->chunk ? T - t0 : E->chunk, trained = 0;
+        for (int64_t t = t0; t < t0 + n; t++) trained += tgt[t] >= 0;
+        if (!trained && !o->logits) continue;
+        CK(gemm(E, false, true, n, V, C, 1.0f, E->hf + t0 * C, C, g->head, C, 0.0f, E->logits, SW_F32, V));
+        if (o->logits) CK(sw_gpu_fetch(ctx, g, o->logits + t0 * V, E->logits, FL(n * V)));
+        if (!trained) continue;
+        sw_bf16 *dl = E->backward ? (sw_bf16 *)E->logits : NULL; /* in place: row r at logits + r V */
+        CK(E->ops->cross_entropy(ctx, E->dev, E->loss + t0, dl, E->logits, E->tgt + t0, o->loss_scale, n, V));
+        if (E->backward)
+            CK(gemm(E, false, false, n, C, V, 1.0f, dl, 2 * V, g->head, C, 0.0f, E->dh + t0 * C, SW_F32, C));
+    }
+    if (!E->backward) return SW_OK;
+    CK(sw_gpu_zero(ctx, g, E->dres, FL(T * C)));
+    return E->ops->rmsnorm_bwd(ctx, E->dev, E->dres, SW_F32, E->dh, SW_F32, xL, g->norm, E->rf, T, C);
+}
+
+/* ------------------------------------------------------------ one batch */
+
+static sw_status check_batch(sw_ctx *ctx, const sw_model_config *cfg, const sw_seq_batch *b, const int64_t *starts,
+                             int n_seqs, int64_t *maxlen) {
+    const int64_t T = b->T;
+    *maxlen = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        int64_t len = starts[s + 1] - starts[s];
+        if (len < 0 || starts[s] < 0 || starts[s + 1] > T)
+            return sw_err(ctx, SW_EINVAL, "train: sample %d has bad bounds [%lld, %lld)", s + 1, (long long)starts[s],
+                          (long long)starts[s + 1]);
+        if (len > *maxlen) *maxlen = len;
+    }
+    if (starts[0] != 0 || starts[n_seqs] != T) return sw_err(ctx, SW_EINVAL, "train: samples do not cover the row");
+    for (int64_t t = 0; t < T; t++) {
+        if (b->ids[t] < 0 || b->ids[t] >= cfg->vocab)
+            return sw_err(ctx, SW_EINVAL, "train: token id %d at %lld is outside the vocabulary", b->ids[t], (long long)t);
+        if (b->labels && b->labels[t] != -100 && (b->labels[t] < 0 || b->labels[t] >= cfg->vocab))
+            return sw_err(ctx, SW_EINVAL, "train: label %d at %lld is outside the vocabulary", b->labels[t], (long long)t);
+    }
+    if (T > INT32_MAX / 2) return sw_err(ctx, SW_EINVAL, "train: %lld tokens in one batch is too many", (long long)T);
+    return SW_OK;
+}
+
+#define LOGIT_CHUNK_BYTES ((size_t)256 << 20)
+
+sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, const sw_train_opts *o, double *loss_sum,
+                             int64_t *n_trained) {
+    const sw_model_config *cfg = &g->cfg;
+    const int64_t T = b->T;
+    *loss_sum = 0;
+    *n_trained = 0;
+    if (T <= 0) return sw_err(ctx, SW_EINVAL, "train: empty batch");
+    int64_t one[2] = {0, T};
+    const int64_t *starts = b->starts ? b->starts : one;
+    int n_seqs = b->starts ? b->n_seqs : 1;
+    eng E0 = {.ctx = ctx, .g = g, .ops = g->ops, .dev = g->dev, .T = T, .C = cfg->hidden, .D = cfg->head_dim,
+              .Hq = cfg->n_heads, .Hkv = cfg->n_kv_heads, .FF = cfg->intermediate, .V = cfg->vocab, .n_seqs = n_seqs};
+    eng *E = &E0;
+    if (check_batch(ctx, cfg, b, starts, n_seqs, &E->maxlen)) return ctx->status;
+    E->QD = E->Hq * E->D;
+    E->KVD = E->Hkv * E->D;
+    E->backward = o->backward;
+    if (E->backward && !g->has_lora) return sw_err(ctx, SW_EINVAL, "train: no adapter on the device to train");
+    E->ckpt = o->checkpointing && E->backward;
+    const int64_t L = cfg->n_layers;
+    E->chunk = (int64_t)(LOGIT_CHUNK_BYTES / (sizeof(float) * (size_t)E->V));
+    if (E->chunk < 1) E->chunk = 1;
+    if (E->chunk > T) E->chunk = T;
+    for (int64_t li = 0; g->has_lora && li < L; li++)
+        for (int k = 0; k < GG_COUNT; k++)
+            if (g->ll[li].nt[k] * g->r > E->maxw[k]) E->maxw[k] = g->ll[li].nt[k] * g->r;
+    E->n_caches = E->backward && !E->ckpt ? (int)L : 1;
+    gcache *caches = calloc((size_t)E->n_caches, sizeof *caches);
+    int32_t *host = malloc(sizeof(int32_t) * (size_t)(3 * T + n_seqs + 1));
+    if (!caches || !host) {
+        free(caches);
+        free(host);
+        return sw_err(ctx, SW_ENOMEM, "train: host buffers");
+    }
+    E->caches = caches;
+    size_t need = carve(E, NULL);
+    sw_status st = SW_OK;
+    if (g->act && g->act_bytes < need) sw_gpu_free_activations(g);
+    if (!g->act) {
+        if ((g->act = sw_gpu_alloc(ctx, g, SW_MEM_ACTIVATIONS, need))) g->act_bytes = need;
+        else st = sw_err_prefix(ctx, "train: activations for %lld tokens", (long long)T);
+    }
+    int32_t *pos = host, *tgt = host + T, *cu = host + 2 * T;
+    if (!st) {
+        carve(E, g->act);
+        for (int s = 0; s < n_seqs; s++) {
+            cu[s] = (int32_t)starts[s];
+            for (int64_t t = starts[s]; t < starts[s + 1]; t++) {
+                pos[t] = b->pos ? b->pos[t] : (int32_t)(t - starts[s]);
+                int32_t y = t + 1 < starts[s + 1] ? (b->labels ? b->labels[t + 1] : b->ids[t + 1]) : -100;
+                tgt[t] = y == -100 ? -1 : y;
+            }
+        }
+        cu[n_seqs] = (int32_t)T;
+        if (!(st = sw_gpu_upload(ctx, g, E->ids, b->ids, sizeof(int32_t) * (size_t)T)) &&
+            !(st = sw_gpu_upload(ctx, g, E->pos, pos, sizeof(int32_t) * (size_t)T)) &&
+            !(st = sw_gpu_upload(ctx, g, E->tgt, tgt, sizeof(int32_t) * (size_t)T)))
+            st = sw_gpu_upload(ctx, g, E->cu, cu, sizeof(int32_t) * (size_t)(n_seqs + 1));
+    }
+    if (!st) st = E->ops->embed(ctx, E->dev, E->inputs, g->embed, E->ids, T, E->C);
+    for (int64_t li = 0; li < L && !st; li++) {
+        st = layer_fwd(E, &caches[E->n_caches > 1 ? li : 0], li, false);
+        if (!st) st = sw_interrupt_check(ctx);
+    }
+    if (!st) st = head(E, tgt, o);
+    for (int64_t li = L - 1; E->backward && !st && li >= 0; li--) {
+        const gcache *c = &caches[E->n_caches > 1 ? li : 0];
+        if (E->ckpt) st = layer_fwd(E, c, li, true);
+        if (!st) st = layer_bwd(E, c, li);
+        if (!st) st = sw_interrupt_check(ctx);
+    }
+    /* the per-row losses come back once, at the end */
+    float *rows = st ? NULL : malloc(sizeof(float) * (size_t)T);
+    if (!st && !rows) st = sw_err(ctx, SW_ENOMEM, "train: losses");
+    if (!st) st = sw_gpu_fetch(ctx, g, rows, E->loss, FL(T));
+    if (!st) {
+        double sum = 0;
+        int64_t n = 0;
+        for (int64_t t = 0; t < T; t++)
+            if (tgt[t] >= 0) sum += rows[t], n++;
+        *loss_sum = sum;
+        *n_trained = n;
+    }
+    free(rows);
+    free(host);
+    free(caches);
+    if (st) sw_gpu_free_activations(g); /* a failed call keeps nothing */
+    return st;
+}
