@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "ctx.h"
+#include "device.h"
 #include "lora.h"
 #include "model.h"
 #include "optim.h"
@@ -72,9 +73,17 @@ sw_status sw_gpu_grad_norm(sw_ctx *ctx, sw_gpu *g, double *norm);
 /* One optimizer update (torch's arithmetic as core/optim.c) with the
  * gradients multiplied by gscale (clipping); step counts updates from 1. */
 sw_status sw_gpu_optim_update(sw_ctx *ctx, sw_gpu *g, const sw_optim_opts *o, double lr, float gscale);
+/* Whether the device holds l (the adapter last given to sw_gpu_set_lora). */
+bool      sw_gpu_mirrors(const sw_gpu *g, const sw_lora *l);
+/* The optimizer's moments between the device and a host sw_optim made for
+ * the same adapter (saving and resuming a trainer); the step count too. */
+sw_status sw_gpu_download_optim(sw_ctx *ctx, sw_gpu *g, sw_optim *opt);
+sw_status sw_gpu_upload_optim(sw_ctx *ctx, sw_gpu *g, const sw_optim *opt);
 /* Updates applied so far (for resuming: set from the host optimizer). */
 int64_t   sw_gpu_optim_step(const sw_gpu *g);
 
+/* Where it lives (SW_DEV_CPU when emulated). */
+sw_device sw_gpu_device(const sw_gpu *g);
 /* Bytes of the device copy's weights. */
 size_t    sw_gpu_weight_bytes(const sw_gpu *g);
 const sw_model_config *sw_gpu_config(const sw_gpu *g);

@@ -51,6 +51,7 @@ struct sw_gpu {
 
     /* adapter */
     bool has_lora;
+    const sw_lora *mirror;    /* the host adapter uploaded last */
     int r;
     float scale;
     glora_layer *ll;

@@ -34,6 +34,7 @@ static void free_lora(sw_gpu *g) {
     g->ll = NULL;
     g->n_param = 0;
     g->has_lora = false;
+    g->mirror = NULL;
     g->step = 0;
 }
 
@@ -129,6 +130,7 @@ sw_status sw_gpu_set_lora(sw_ctx *ctx, sw_gpu *g, const sw_lora *l) {
         return ctx->status;
     }
     g->has_lora = true;
+    g->mirror = l;
     return SW_OK;
 }
 
@@ -177,3 +179,52 @@ sw_status sw_gpu_optim_update(sw_ctx *ctx, sw_gpu *g, const sw_optim_opts *o, do
 }
 
 int64_t sw_gpu_optim_step(const sw_gpu *g) { return g->step; }
+
+bool sw_gpu_mirrors(const sw_gpu *g, const sw_lora *l) { return g && l && g->has_lora && g->mirror == l; }
+
+/* opt->m[j], opt->v[j] follow the adapter's (layer, target, A then B) order,
+ * the same walk as host_flat, so a flat array maps onto them in sequence. */
+static void optim_flat(const sw_gpu *g, sw_tensor **ts, float *flat, bool to_flat) {
+    int64_t j = 0;
+    for (int64_t li = 0; li < g->cfg.n_layers; li++)
+        for (int t = 0; t < SW_LORA_NTARGETS; t++) {
+            if (g->ll[li].slot[t] < 0) continue;
+            int64_t out, in;
+            target_shape(g, t, &out, &in);
+            int64_t off[2] = {offA_of(g, li, t), g->ll[li].offB[t]}, n[2] = {g->r * in, out * g->r};
+            for (int k = 0; k < 2; k++, j++) {
+                if (!ts[j]) continue;
+                float *d = sw_tensor_data(ts[j]);
+                size_t b = sizeof(float) * (size_t)n[k];
+                if (to_flat) memcpy(flat + off[k], d, b);
+                else memcpy(d, flat + off[k], b);
+            }
+        }
+}
+
+static sw_status optim_move(sw_ctx *ctx, sw_gpu *g, sw_optim *opt, bool down) {
+    if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "gpu: no adapter on the device");
+    size_t n = sizeof(float) * (size_t)g->n_param;
+    float *host = calloc(1, n ? n : 1);
+    if (!host) return sw_err(ctx, SW_ENOMEM, "gpu: optimizer state");
+    sw_status st = SW_OK;
+    sw_tensor **ts[2] = {opt->m, opt->v};
+    float *dv[2] = {g->m1, g->m2};
+    for (int k = 0; k < 2 && !st; k++) {
+        if (down) {
+            if (!(st = sw_gpu_fetch(ctx, g, host, dv[k], n))) optim_flat(g, ts[k], host, false);
+        } else {
+            memset(host, 0, n);
+            optim_flat(g, ts[k], host, true);
+            st = sw_gpu_upload(ctx, g, dv[k], host, n);
+        }
+    }
+    free(host);
+    if (!st && !down) g->step = opt->step;
+    return st;
+}
+
+sw_status sw_gpu_download_optim(sw_ctx *ctx, sw_gpu *g, sw_optim *opt) { return optim_move(ctx, g, opt, true); }
+sw_status sw_gpu_upload_optim(sw_ctx *ctx, sw_gpu *g, const sw_optim *opt) {
+    return optim_move(ctx, g, (sw_optim *)opt, false);
+}

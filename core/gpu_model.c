@@ -335,4 +335,5 @@ sw_status sw_gpu_weight(sw_ctx *ctx, sw_gpu *g, const gweight *w, const sw_bf16 
 }
 
 size_t sw_gpu_weight_bytes(const sw_gpu *g) { return g->weight_bytes; }
+sw_device sw_gpu_device(const sw_gpu *g) { return g->mdev; }
 const sw_model_config *sw_gpu_config(const sw_gpu *g) { return &g->cfg; }

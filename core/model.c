@@ -3,6 +3,7 @@
  * architecture: embed, N x [norm, attention, residual, norm, SwiGLU MLP,
  * residual], norm, head. */
 #include "model.h"
+#include "gpu.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@ static void linear_free(sw_linear *l, const sw_tensor *keep) {
 }
 
 void sw_model_free(sw_model *m) {
+    if (m) sw_gpu_free(m->gpu);
     if (!m) return;
     for (int64_t i = 0; m->layers && i < m->cfg.n_layers; i++) {
         sw_layer *L = &m->layers[i];

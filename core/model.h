@@ -51,6 +51,7 @@ typedef struct sw_model {
     int64_t max_seq;
     int64_t n_past;
     struct sw_lora *lora;          /* the active adapter, or NULL (not owned) */
+    struct sw_gpu *gpu;            /* a device copy that trains there (owned), or NULL */
     sw_device device;
     char source[512];              /* the file or directory it came from */
     char quant[16];                /* "f32", "bf16", "nf4", "q4_1", ... (most weights) */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "adapter.h"
+#include "gpu.h"
 #include "interrupt.h"
 #include "safetensors.h"
 #include "train.h"
@@ -59,6 +60,11 @@ sw_status sw_trainer_new(sw_ctx *ctx, sw_model *m, const sw_dataset *ds, const s
     if (sw_optim_new(ctx, tr->lora, &o->optim, &tr->opt)) {
         free(tr);
         return ctx->status;
+    }
+    if (m->gpu && sw_gpu_set_lora(ctx, m->gpu, tr->lora)) {
+        sw_optim_free(tr->opt);
+        free(tr);
+        return sw_err_prefix(ctx, "trainer");
     }
     *out = tr;
     return SW_OK;
@@ -121,6 +127,24 @@ static void flat_free(flat *f) {
     free(f->starts);
 }
 
+/* One micro-batch where the model trains: its GPU copy, or the CPU. */
+static sw_status micro_batch(sw_ctx *ctx, sw_model *m, const sw_seq_batch *s, const sw_train_opts *to, double *ls,
+                             int64_t *n) {
+    if (m->gpu && sw_gpu_mirrors(m->gpu, m->lora)) /* the device holds this adapter */
+        return sw_gpu_train_batch(ctx, m->gpu, s, to, ls, n);
+    return sw_train_batch(ctx, m, s, to, ls, n);
+}
+
+/* The GPU side of a step: make sure the device trains this trainer's
+ * adapter (another trainer may have used the model since), zero its
+ * gradients. */
+static sw_status gpu_begin(sw_ctx *ctx, sw_trainer *tr) {
+    sw_gpu *g = tr->m->gpu;
+    if (!sw_gpu_mirrors(g, tr->lora) && (sw_gpu_set_lora(ctx, g, tr->lora) || sw_gpu_upload_optim(ctx, g, tr->opt)))
+        return ctx->status;
+    return sw_gpu_zero_grad(ctx, g);
+}
+
 sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
     memset(out, 0, sizeof *out);
     if (tr->m->lora != tr->lora)
@@ -140,8 +164,10 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
     double loss_sum = 0;
     int64_t counted = 0;
     int bad_micro = -1;
+    sw_gpu *g = tr->m->gpu;
+    if (!st && g) st = gpu_begin(ctx, tr);
     if (!st) {
-        sw_lora_zero_grad(tr->lora);
+        if (!g) sw_lora_zero_grad(tr->lora);
         float scale = trained ? 1.0f / (float)trained : 0.0f;
         sw_train_opts to = {true, tr->o.checkpointing, scale, NULL};
         for (int64_t k = 0; k < tr->o.accum && !st; k++) {
@@ -151,7 +177,7 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
                 sw_seq_batch s = {f.ids, f.labels, f.pos, f.T, f.starts, f.n};
                 double ls;
                 int64_t n;
-                st = sw_train_batch(ctx, tr->m, &s, &to, &ls, &n);
+                st = micro_batch(ctx, tr->m, &s, &to, &ls, &n);
                 if (!st && !isfinite(ls) && bad_micro < 0) bad_micro = (int)k;
                 loss_sum += ls;
                 counted += n;
@@ -168,8 +194,17 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
     out->tokens = tokens;
     out->trained = counted;
     out->lr = tr->o.lr * sw_schedule_factor(tr->o.schedule, tr->step, tr->o.warmup_steps, tr->total_steps);
-    out->grad_norm = sw_optim_grad_norm(tr->opt);
-    int64_t bad = sw_optim_first_nonfinite(tr->opt);
+    int64_t bad = -1;
+    if (g) { /* the norm on the device; gradients come to the host only to name a bad one */
+        if ((st = sw_gpu_grad_norm(ctx, g, &out->grad_norm))) return st;
+        if (!isfinite(out->grad_norm)) {
+            if ((st = sw_gpu_download(ctx, g, tr->lora, true))) return st;
+            bad = sw_optim_first_nonfinite(tr->opt);
+        }
+    } else {
+        out->grad_norm = sw_optim_grad_norm(tr->opt);
+        bad = sw_optim_first_nonfinite(tr->opt);
+    }
     if (bad_micro >= 0 || bad >= 0 || !isfinite(out->loss)) {
         out->skipped = true;
         if (bad_micro >= 0)
@@ -179,6 +214,12 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
         else
             snprintf(out->why, sizeof out->why, "step %lld: the gradient of %s is not finite", (long long)out->step,
                      bad >= 0 ? tr->opt->names[bad] : "?");
+    } else if (g) { /* clip by scaling inside the update, then keep the host adapter current */
+        double mx = tr->o.max_grad_norm;
+        float coef = mx > 0 ? (float)(mx / (out->grad_norm + 1e-6)) : 1.0f;
+        if ((st = sw_gpu_optim_update(ctx, g, &tr->o.optim, out->lr, coef < 1.0f ? coef : 1.0f))) return st;
+        tr->opt->step = sw_gpu_optim_step(g);
+        if ((st = sw_gpu_download(ctx, g, tr->lora, false))) return st;
     } else {
         sw_optim_clip(tr->opt, tr->o.max_grad_norm, out->grad_norm);
         sw_optim_update(tr->opt, out->lr);
@@ -188,7 +229,7 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
     out->seconds = now_s() - t0;
     out->tokens_per_s = out->seconds > 0 ? (double)tokens / out->seconds : 0;
     sw_mem_stats ms;
-    sw_mem_get(SW_DEV_CPU, &ms);
+    sw_mem_get(g ? sw_gpu_device(g) : SW_DEV_CPU, &ms);
     out->mem_now = ms.total_now;
     out->mem_peak = ms.total_peak[SW_PEAK_CELL];
     return SW_OK;
@@ -209,7 +250,7 @@ sw_status sw_trainer_eval(sw_ctx *ctx, sw_model *m, const sw_dataset *ds, int64_
             sw_train_opts to = {false, false, 0, NULL};
             double ls;
             int64_t k;
-            st = sw_train_batch(ctx, m, &s, &to, &ls, &k);
+            st = micro_batch(ctx, m, &s, &to, &ls, &k);
             sum += ls;
             count += k;
         }

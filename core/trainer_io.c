@@ -19,6 +19,7 @@
 #include "adapter.h"
 #include "safetensors.h"
 #include "trainer.h"
+#include "gpu.h"
 
 static const char *const files[] = {"adapter/adapter_model.safetensors", "adapter/adapter_config.json",
                                     "optimizer.safetensors", "trainer.json", NULL};
@@ -45,6 +46,8 @@ sw_status sw_trainer_save(sw_ctx *ctx, const sw_trainer *tr, const char *dir) {
     if (mkdir(tmp, 0777) && errno != EEXIST) return sw_err(ctx, SW_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
     snprintf(p, sizeof p, "%s/adapter", tmp);
     if (sw_adapter_save(ctx, tr->lora, p, tr->m->source)) goto fail;
+    /* the moments live on the GPU while it trains; bring them to the host copy */
+    if (tr->m->gpu && sw_gpu_mirrors(tr->m->gpu, tr->lora) && sw_gpu_download_optim(ctx, tr->m->gpu, tr->opt)) goto fail;
 
     const sw_optim *o = tr->opt;
     sw_st_entry *e = calloc((size_t)(2 * o->n + 1), sizeof *e);
@@ -185,6 +188,8 @@ sw_status sw_trainer_restore(sw_ctx *ctx, sw_trainer *tr, const char *dir) {
     tr->cursor.epoch = json_integer_value(ep);
     tr->cursor.index = json_integer_value(ix);
     tr->lora->dropout_calls = (uint64_t)json_integer_value(dc);
+    /* a model on the GPU trains from the restored adapter and moments */
+    if (tr->m->gpu && !(st = sw_gpu_set_lora(ctx, tr->m->gpu, tr->lora))) st = sw_gpu_upload_optim(ctx, tr->m->gpu, tr->opt);
 done:
     sw_st_close(sf);
     sw_lora_free(saved);

@@ -14,6 +14,7 @@
 #include "core/sample.h"
 #include "core/tokenizer.h"
 #include "lsw.h"
+#include "core/gpu.h"
 
 #define LSW_MODEL "stepwise.Model"
 #define DEFAULT_MODEL "smollm2-135m-instruct"
@@ -48,8 +49,14 @@ static int m_load(lua_State *L) {
     o.max_seq = lsw_opt_integer(L, 2, "sw.load", "max_seq", 0);
     if (o.max_seq < 0) return luaL_error(L, "sw.load: max_seq must be positive");
     const char *dev = lsw_opt_string(L, 2, "sw.load", "device", "cpu");
-    if (strcmp(dev, "cpu"))
-        return luaL_error(L, "sw.load: device '%s': models run on the CPU in this version", dev);
+    /* "cuda[:i]": training runs on GPU i (generation stays on the CPU copy);
+     * "emulate": the GPU code path on host memory, for testing it anywhere. */
+    int gpu_dev = -2;
+    if (!strcmp(dev, "emulate")) gpu_dev = SW_GPU_EMULATE;
+    else if (!strcmp(dev, "cuda")) gpu_dev = 0;
+    else if (!strncmp(dev, "cuda:", 5) && dev[5] >= '0' && dev[5] <= '9') gpu_dev = atoi(dev + 5);
+    else if (strcmp(dev, "cpu"))
+        return luaL_error(L, "sw.load: device '%s' is not one of cpu, cuda, cuda:N, emulate", dev);
     char path[4096];
     if (!strcmp(what, DEFAULT_MODEL)) {
         cache_path(path, sizeof path, DEFAULT_FILE);
@@ -93,6 +100,10 @@ static int m_load(lua_State *L) {
             lsw_push_tokenizer(L, tok);
             lua_setiuservalue(L, -2, 1);
         }
+    }
+    if (gpu_dev != -2) {
+        sw_gpu_opts go = {.weights = SW_GPU_W_AS_STORED};
+        if (sw_gpu_new(&ctx, m, gpu_dev, &go, &m->gpu)) return luaL_error(L, "sw.load: %s", ctx.msg);
     }
     return 1;
 }
