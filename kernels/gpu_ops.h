@@ -72,8 +72,11 @@ typedef uint16_t sw_bf16;
     X(dropout, (sw_ctx *ctx, int dev, sw_bf16 *out, const sw_bf16 *x, float p, uint64_t seed, uint64_t call,   \
                 uint64_t which, int64_t n))                                                                   \
     /* Cross-entropy over rows of float32 logits (rows, V): loss[r] = logsumexp(row) - row[target[r]];       \
-     * when dlogits != NULL also dlogits[r] = bf16(dscale * (softmax(row) - onehot(target[r]))).              \
-     * dlogits may alias logits (each row is read fully before it is written). */                             \
+     * when dlogits != NULL also row r of dlogits = bf16(dscale * (softmax(row) - onehot(target[r]))),        \
+     * at dlogits + r*V. A row whose target is outside [0, V) gets loss 0 and a zero gradient row.           \
+     * In place: when dlogits == (sw_bf16 *)logits, row r's gradient is written into the first half of row   \
+     * r's own float storage, at (sw_bf16 *)(logits + r*V), i.e. with a leading dimension of 2*V bf16        \
+     * elements (each row is read fully before it is overwritten). No other overlap is allowed. */           \
     X(cross_entropy, (sw_ctx *ctx, int dev, float *loss, sw_bf16 *dlogits, const float *logits,                \
                       const int32_t *target, float dscale, int64_t rows, int64_t V))                          \
     /* out[0] = sum of x[i]^2 in double, deterministic (fixed reduction order). */                            \
