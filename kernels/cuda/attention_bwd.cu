@@ -72,7 +72,7 @@ __device__ __forceinline__ void atomic_add2(float *p, float a, float b) {
 }
 
 template <int D>
-__global__ void __launch_bounds__(BWD_THREADS, 2)
+__global__ void __launch_bounds__(BWD_THREADS, D <= 64 ? 3 : 2)
     attn_bwd_kernel(bf16 *__restrict__ dk, bf16 *__restrict__ dv, float *__restrict__ dq_ws,
                     const float *__restrict__ delta, const bf16 *__restrict__ dout, const float *__restrict__ lse,
                     const bf16 *__restrict__ q, const bf16 *__restrict__ k, const bf16 *__restrict__ v,
@@ -128,64 +128,90 @@ __global__ void __launch_bounds__(BWD_THREADS, 2)
         cp_async_wait<0>();
         __syncthreads();
 
-        /* S^T = K Q^T (16 keys x BM queries per warp) and dP^T = V dO^T. */
-        float sc[NT][4], dp[NT][4];
+        /* S^T = K Q^T (16 keys x BM queries per warp). */
+        float sc[NT][4];
 #pragma unroll
-        for (int i = 0; i < NT; i++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) sc[i][e] = dp[i][e] = 0.0f;
+        for (int i = 0; i < NT; i++) sc[i][0] = sc[i][1] = sc[i][2] = sc[i][3] = 0.0f;
 #pragma unroll
         for (int kk = 0; kk < KD; kk++) {
-            uint32_t ka[4], va[4];
+            uint32_t ka[4];
             ldsm_x4(ka, sK + (warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+            for (int n2 = 0; n2 < NT / 2; n2++) {
+                uint32_t b[4];
+                ldsm_x4(b, sQ + (n2 * 16 + lane % 8 + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8);
+                mma16816(sc[2 * n2], ka, b[0], b[1]);
+                mma16816(sc[2 * n2 + 1], ka, b[2], b[3]);
+            }
+        }
+
+        /* P^T from lse, masked entries 0, kept only as packed bf16 A fragments:
+         * float P and float dP^T together would not fit in registers beside
+         * the dK, dV accumulators at D = 128. */
+        const bool need_mask = q0 < k0 + BN - 1 || (window > 0 && q0 + BM - 1 - window >= k0);
+        uint32_t pa[BM / 16][4];
+#pragma unroll
+        for (int i = 0; i < NT; i++) {
+            const float2 lq = *reinterpret_cast<const float2 *>(sL + i * 8 + 2 * t);
+            float p[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                p[e] = fast_exp2(sc[i][e] * scale_log2 - ((e & 1) ? lq.y : lq.x));
+                if (need_mask && !visible(q0 + i * 8 + 2 * t + (e & 1), e < 2 ? key_a : key_b, window)) p[e] = 0.0f;
+            }
+            pa[i / 2][(i % 2) * 2] = pack_bf16(p[0], p[1]);
+            pa[i / 2][(i % 2) * 2 + 1] = pack_bf16(p[2], p[3]);
+        }
+
+        /* dV += P^T dO */
+#pragma unroll
+        for (int kk = 0; kk < BM / 16; kk++)
+#pragma unroll
+            for (int d2 = 0; d2 < D / 16; d2++) {
+                uint32_t b[4];
+                ldsm_x4_t(b, sO + (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * LD + d2 * 16 + (lane / 16) * 8);
+                mma16816(dva[2 * d2], pa[kk], b[0], b[1]);
+                mma16816(dva[2 * d2 + 1], pa[kk], b[2], b[3]);
+            }
+
+        /* dP^T = V dO^T */
+        float dp[NT][4];
+#pragma unroll
+        for (int i = 0; i < NT; i++) dp[i][0] = dp[i][1] = dp[i][2] = dp[i][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < KD; kk++) {
+            uint32_t va[4];
             ldsm_x4(va, sV + (warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8);
 #pragma unroll
             for (int n2 = 0; n2 < NT / 2; n2++) {
-                const int off = (n2 * 16 + lane % 8 + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8;
                 uint32_t b[4];
-                ldsm_x4(b, sQ + off);
-                mma16816(sc[2 * n2], ka, b[0], b[1]);
-                mma16816(sc[2 * n2 + 1], ka, b[2], b[3]);
-                ldsm_x4(b, sO + off);
+                ldsm_x4(b, sO + (n2 * 16 + lane % 8 + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8);
                 mma16816(dp[2 * n2], va, b[0], b[1]);
                 mma16816(dp[2 * n2 + 1], va, b[2], b[3]);
             }
         }
 
-        /* P^T from lse; dS^T = P^T (dP^T - delta) * scale. Masked entries are 0. */
-        const bool need_mask = q0 < k0 + BN - 1 || (window > 0 && q0 + BM - 1 - window >= k0);
-#pragma unroll
-        for (int i = 0; i < NT; i++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int qi = i * 8 + 2 * t + (e & 1);
-                float p = fast_exp2(sc[i][e] * scale_log2 - sL[qi]);
-                if (need_mask && !visible(q0 + qi, e < 2 ? key_a : key_b, window)) p = 0.0f;
-                sc[i][e] = p;
-                dp[i][e] = p * (dp[i][e] - sDelta[qi]) * scale;
-            }
-
-        /* dV += P^T dO and dK += dS^T Q: the C fragments are the A operands. */
+        /* dS^T = P^T (dP^T - delta) * scale (P as rounded for the dV product);
+         * dK += dS^T Q; dS^T also goes to shared memory for dQ = dS K. */
 #pragma unroll
         for (int kk = 0; kk < BM / 16; kk++) {
-            uint32_t pa[4] = {pack_bf16(sc[2 * kk][0], sc[2 * kk][1]), pack_bf16(sc[2 * kk][2], sc[2 * kk][3]),
-                              pack_bf16(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
-                              pack_bf16(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
-            uint32_t sa[4] = {pack_bf16(dp[2 * kk][0], dp[2 * kk][1]), pack_bf16(dp[2 * kk][2], dp[2 * kk][3]),
-                              pack_bf16(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
-                              pack_bf16(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
+            uint32_t sa[4];
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                const int i = 2 * kk + half;
+                const float2 dq2 = *reinterpret_cast<const float2 *>(sDelta + i * 8 + 2 * t);
+                const float2 p01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&pa[kk][half * 2]));
+                const float2 p23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&pa[kk][half * 2 + 1]));
+                sa[half * 2] = pack_bf16(p01.x * (dp[i][0] - dq2.x) * scale, p01.y * (dp[i][1] - dq2.y) * scale);
+                sa[half * 2 + 1] = pack_bf16(p23.x * (dp[i][2] - dq2.x) * scale, p23.y * (dp[i][3] - dq2.y) * scale);
+            }
 #pragma unroll
             for (int d2 = 0; d2 < D / 16; d2++) {
-                const int off = (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * LD + d2 * 16 + (lane / 16) * 8;
                 uint32_t b[4];
-                ldsm_x4_t(b, sO + off);
-                mma16816(dva[2 * d2], pa, b[0], b[1]);
-                mma16816(dva[2 * d2 + 1], pa, b[2], b[3]);
-                ldsm_x4_t(b, sQ + off);
+                ldsm_x4_t(b, sQ + (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * LD + d2 * 16 + (lane / 16) * 8);
                 mma16816(dka[2 * d2], sa, b[0], b[1]);
                 mma16816(dka[2 * d2 + 1], sa, b[2], b[3]);
             }
-            /* dS^T to shared memory for the dQ product, which needs it transposed. */
             bf16 *row_a = sS + (warp * 16 + g) * LDS, *row_b = row_a + 8 * LDS;
             *reinterpret_cast<uint32_t *>(row_a + (2 * kk) * 8 + 2 * t) = sa[0];
             *reinterpret_cast<uint32_t *>(row_b + (2 * kk) * 8 + 2 * t) = sa[1];

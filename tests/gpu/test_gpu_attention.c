@@ -1,7 +1,7 @@
 /* test_gpu_attention.c — sw_attn_fwd_cuda / sw_attn_bwd_cuda against the
  * float32 CPU reference (sw_attention_fwd_cpu / sw_attention_bwd_cpu, run one
- * sample at a time on the same bf16-rounded inputs), then a timing at the
- * Llama-3-8B shape. Exits 77 (ctest: skipped) without CUDA or a GPU. */
+ * sample at a time on the same bf16-rounded inputs), then timings at the
+ * Llama-3-8B and SmolLM2 shapes. Exits 77 (ctest: skipped) without CUDA or a GPU. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -156,10 +156,11 @@ static void run_case(sw_ctx *ctx, const attn_case *c) {
     for (size_t i = 0; i < sizeof hptr / sizeof *hptr; i++) free(hptr[i]);
 }
 
-/* Llama-3-8B shape: T = 8192 as 4 x 2048, 32/8 heads, D = 128. Causal FLOPs:
- * forward 2 matmuls * 2 flop * T_s^2 / 2 * D * Hq per sample, backward 2.5x. */
-static void timing(sw_ctx *ctx) {
-    enum { NS = 4, LEN = 2048, HQ = 32, HKV = 8, D = 128, ITERS = 10 };
+/* T = 8192 as 4 samples of 2048 at a model's head shape (Llama-3-8B: 32/8
+ * heads, D = 128; SmolLM2: 9/3, D = 64). Causal FLOPs: forward 2 matmuls *
+ * 2 flop * T_s^2 / 2 * D * Hq per sample, backward 2.5x. */
+static void timing(sw_ctx *ctx, const char *name, int HQ, int HKV, int D) {
+    enum { NS = 4, LEN = 2048, ITERS = 10 };
     const int64_t T = NS * LEN, nq = T * HQ * D, nk = T * HKV * D;
     int32_t cu[NS + 1];
     for (int s = 0; s <= NS; s++) cu[s] = s * LEN;
@@ -197,8 +198,8 @@ static void timing(sw_ctx *ctx) {
     ms_f /= ITERS;
     ms_b /= ITERS;
     const double fl = NS * 2.0 * 2.0 * LEN * (double)LEN / 2.0 * D * HQ;
-    fprintf(stderr, "timing T %lld (%d x %d) Hq/Hkv %d/%d D %d causal: fwd %.3f ms %.1f TFLOP/s, bwd %.3f ms %.1f TFLOP/s\n",
-            (long long)T, NS, LEN, HQ, HKV, D, ms_f, fl / ms_f * 1e-9, ms_b, 2.5 * fl / ms_b * 1e-9);
+    fprintf(stderr, "timing %-9s T %lld (%d x %d) Hq/Hkv %d/%d D %d causal: fwd %.3f ms %.1f TFLOP/s, bwd %.3f ms %.1f TFLOP/s\n",
+            name, (long long)T, NS, LEN, HQ, HKV, D, ms_f, fl / ms_f * 1e-9, ms_b, 2.5 * fl / ms_b * 1e-9);
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
     cudaEventDestroy(e2);
@@ -237,7 +238,8 @@ int main(void) {
         {"long samples, window 200", 2, {300, 250}, 9, 3, 64, 200},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&ctx, &cases[i]);
-    timing(&ctx);
+    timing(&ctx, "llama3-8b", 32, 8, 128);
+    timing(&ctx, "smollm2", 9, 3, 64);
     CHECK_DONE();
 #endif
 }
