@@ -1,9 +1,15 @@
 /* convert.cu — CUDA twins of kernels/cpu/convert.c: dtype conversion, fill
- * and the counter-based normal sampler (same hash, same stream). */
+ * and the counter-based normal sampler (same hash, same stream).
+ * They run on the device's stream and still wait for it: these back the
+ * tensor library's calls from Lua, which report errors where they happen;
+ * the training engine's ops (gpu_ops.h) are the ones that stay queued. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
 #include "common.cuh"
+extern "C" {
+#include "../gpu_ops.h" /* dtype.h inside has no C++ guard of its own */
+}
 
 extern "C" {
 #include "../ops.h"
@@ -67,9 +73,10 @@ extern "C" sw_status sw_convert_cuda(sw_ctx *ctx, void *dst, sw_dtype dt, const 
     if (sw_cuda_usable(ctx, dev)) return ctx->status;
     SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));
     if (n == 0) return SW_OK;
-    convert_kernel<<<sw_cuda_blocks(n, 256), 256>>>(dst, dt, src, stt, n);
+    cudaStream_t s = (cudaStream_t)sw_cuda_stream(dev);
+    convert_kernel<<<sw_cuda_blocks(n, 256), 256, 0, s>>>(dst, dt, src, stt, n);
     SW_CUDA_CHECK(ctx, dev, cudaGetLastError());
-    SW_CUDA_CHECK(ctx, dev, cudaDeviceSynchronize());
+    SW_CUDA_CHECK(ctx, dev, cudaStreamSynchronize(s));
     return SW_OK;
 }
 
@@ -77,9 +84,10 @@ extern "C" sw_status sw_fill_cuda(sw_ctx *ctx, void *dst, sw_dtype t, double v, 
     if (sw_cuda_usable(ctx, dev)) return ctx->status;
     SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));
     if (n == 0) return SW_OK;
-    fill_kernel<<<sw_cuda_blocks(n, 256), 256>>>(dst, t, (float)v, (int32_t)llround(v), n);
+    cudaStream_t s = (cudaStream_t)sw_cuda_stream(dev);
+    fill_kernel<<<sw_cuda_blocks(n, 256), 256, 0, s>>>(dst, t, (float)v, (int32_t)llround(v), n);
     SW_CUDA_CHECK(ctx, dev, cudaGetLastError());
-    SW_CUDA_CHECK(ctx, dev, cudaDeviceSynchronize());
+    SW_CUDA_CHECK(ctx, dev, cudaStreamSynchronize(s));
     return SW_OK;
 }
 
@@ -88,13 +96,14 @@ extern "C" sw_status sw_randn_cuda(sw_ctx *ctx, float *dst, uint64_t seed, uint6
     if (sw_cuda_usable(ctx, dev)) return ctx->status;
     SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));
     if (n == 0) return SW_OK;
+    cudaStream_t s = (cudaStream_t)sw_cuda_stream(dev);
     /* The key is mixed on the host exactly as sw_randn_cpu does. */
     uint64_t key = seed + 0x9e3779b97f4a7c15ull;
     key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ull;
     key = (key ^ (key >> 27)) * 0x94d049bb133111ebull;
     key ^= key >> 31;
-    randn_kernel<<<sw_cuda_blocks(n, 256), 256>>>(dst, key, offset, scale, n);
+    randn_kernel<<<sw_cuda_blocks(n, 256), 256, 0, s>>>(dst, key, offset, scale, n);
     SW_CUDA_CHECK(ctx, dev, cudaGetLastError());
-    SW_CUDA_CHECK(ctx, dev, cudaDeviceSynchronize());
+    SW_CUDA_CHECK(ctx, dev, cudaStreamSynchronize(s));
     return SW_OK;
 }

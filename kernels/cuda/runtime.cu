@@ -1,16 +1,53 @@
 /* runtime.cu — the CUDA runtime behind kernels/cuda_backend.h.
  *
  * Plain cudaMalloc (never managed memory); the accounting lives in
- * core/mem.c. Copies are synchronous: the core's tensors are handed back to
- * Lua between calls, so a later op must never see a half-finished copy.
+ * core/mem.c.
+ *
+ * Every op, copy and memset of a device runs on that device's one stream
+ * (sw_cuda_stream), so they are ordered among themselves without host
+ * waits, and the training engine can queue a whole step ahead of the GPU.
+ * The stream is non-blocking: nothing we launch may go to the legacy default
+ * stream, which would no longer order with it. What the callers rely on is
+ * kept: a copy to host memory has landed when sw_cuda_memcpy returns (the
+ * core's tensors are handed back to Lua between calls), and a host source
+ * may be reused at once (all host memory here is pageable, which CUDA stages
+ * before cudaMemcpyAsync returns; a pinned source would need a sync).
  */
+#include <mutex>
 #include <stdio.h>
 #include <string.h>
 #include "common.cuh"
+extern "C" {
+#include "../gpu_ops.h" /* dtype.h inside has no C++ guard of its own */
+}
 
 #define SW_CUDA_MAX 8
 static bool sticky[SW_CUDA_MAX];
 static char sticky_msg[SW_CUDA_MAX][256];
+
+/* One stream per device, made on first use. call_once makes it safe for
+ * threads that race to the first op; a device whose stream cannot be made
+ * (out of memory at start-up) falls back to the legacy stream, which is
+ * still correct, only serialising. */
+static cudaStream_t streams[SW_CUDA_MAX];
+static std::once_flag stream_once[SW_CUDA_MAX];
+
+extern "C" void *sw_cuda_stream(int dev) {
+    if (dev < 0 || dev >= SW_CUDA_MAX) return NULL;
+    std::call_once(stream_once[dev], [dev] {
+        int prev = 0;
+        cudaGetDevice(&prev);
+        if (cudaSetDevice(dev) == cudaSuccess &&
+            cudaStreamCreateWithFlags(&streams[dev], cudaStreamNonBlocking) != cudaSuccess) {
+            streams[dev] = NULL;
+            cudaGetLastError();
+        }
+        cudaSetDevice(prev);
+    });
+    return (void *)streams[dev];
+}
+
+static inline cudaStream_t stream_of(int dev) { return (cudaStream_t)sw_cuda_stream(dev); }
 
 extern "C" sw_status sw_cuda_fail(sw_ctx *ctx, int dev, cudaError_t e, const char *what,
                                   const char *file, int line) {
@@ -73,6 +110,9 @@ extern "C" sw_status sw_cuda_malloc(sw_ctx *ctx, int dev, size_t bytes, void **o
 extern "C" void sw_cuda_free(int dev, void *p) {
     if (!p) return;
     cudaSetDevice(dev);
+    /* Work still queued may use p. cudaFree waits for the device anyway, but
+     * saying so keeps the order explicit. */
+    cudaStreamSynchronize(stream_of(dev));
     cudaFree(p);
 }
 
@@ -81,23 +121,32 @@ extern "C" sw_status sw_cuda_memcpy(sw_ctx *ctx, int dst_dev, void *dst, int src
     int dev = kind == 0 ? dst_dev : src_dev;
     if (sw_cuda_usable(ctx, dev)) return ctx->status;
     SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));
-    if (kind == 2 && dst_dev != src_dev)
-        SW_CUDA_CHECK(ctx, dev, cudaMemcpyPeer(dst, dst_dev, src, src_dev, bytes));
-    else
-        SW_CUDA_CHECK(ctx, dev, cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+    cudaStream_t s = stream_of(dev);
+    if (kind == 2 && dst_dev != src_dev) {
+        /* Between devices: the destination's stream may still read dst, and
+         * its later work must see the copy; both streams wait (rare path). */
+        if (sw_cuda_usable(ctx, dst_dev)) return ctx->status;
+        SW_CUDA_CHECK(ctx, dst_dev, cudaStreamSynchronize(stream_of(dst_dev)));
+        SW_CUDA_CHECK(ctx, dev, cudaMemcpyPeerAsync(dst, dst_dev, src, src_dev, bytes, s));
+        SW_CUDA_CHECK(ctx, dev, cudaStreamSynchronize(s));
+        return SW_OK;
+    }
+    SW_CUDA_CHECK(ctx, dev, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s));
+    /* To the host: the caller reads dst as soon as we return. */
+    if (kind == 1) SW_CUDA_CHECK(ctx, dev, cudaStreamSynchronize(s));
     return SW_OK;
 }
 
 extern "C" sw_status sw_cuda_memset0(sw_ctx *ctx, int dev, void *p, size_t bytes) {
     if (sw_cuda_usable(ctx, dev)) return ctx->status;
     SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));
-    SW_CUDA_CHECK(ctx, dev, cudaMemset(p, 0, bytes));
+    SW_CUDA_CHECK(ctx, dev, cudaMemsetAsync(p, 0, bytes, stream_of(dev)));
     return SW_OK;
 }
 
 extern "C" sw_status sw_cuda_sync(sw_ctx *ctx, int dev) {
     if (sw_cuda_usable(ctx, dev)) return ctx->status;
     SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));
-    SW_CUDA_CHECK(ctx, dev, cudaDeviceSynchronize());
+    SW_CUDA_CHECK(ctx, dev, cudaStreamSynchronize(stream_of(dev)));
     return SW_OK;
 }
