@@ -24,6 +24,7 @@
 #include "core/model.h"
 #include "core/optim.h"
 #include "kernels/gpu_ops.h"
+#include "kernels/ops.h"
 
 static double now(void) {
     struct timespec ts;

@@ -18,7 +18,7 @@
 #define DEV_UNUSED (void)dev
 
 static float *f32buf(sw_ctx *ctx, int64_t n) {
-    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    float *p = calloc((size_t)(n > 0 ? n : 1), sizeof(float));
     if (!p) sw_err(ctx, SW_ENOMEM, "emulated device: %lld floats of scratch", (long long)n);
     return p;
 }

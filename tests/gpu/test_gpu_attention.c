@@ -9,10 +9,7 @@
 
 #include "../unit/check.h"
 /* gpu_ops.h has a glob (a slash and a star) inside a comment, which -Wcomment flags. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "kernels/gpu_ops.h"
-#pragma GCC diagnostic pop
 #include "kernels/ops.h"
 
 #ifdef SW_HAVE_CUDA

@@ -34,10 +34,7 @@ int main(void) {
 #include "kernels/cuda_backend.h"
 /* gpu_ops.h's header comment names the .cu files with a glob, which -Wcomment
  * reads as a nested comment opener; harmless, silenced for that header. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "kernels/gpu_ops.h"
-#pragma GCC diagnostic pop
 #include "kernels/ops.h"
 
 static sw_ctx ctx;
