@@ -59,9 +59,7 @@ static double gib(size_t b) { return (double)b / (double)(1ull << 30); }
 static size_t peak_accounted(sw_device d) {
     sw_mem_stats s;
     sw_mem_get(d, &s);
-    size_t t = 0;
-    for (int c = 0; c < SW_MEM_CAT_COUNT; c++) t += s.peak[0][c];
-    return t;
+    return s.total_peak[SW_PEAK_SESSION];
 }
 
 /* FLOPs of one trained token: forward 2P, activation gradients 2P, one more
@@ -120,6 +118,8 @@ static result run(sw_ctx *ctx, const sw_model_config *cfg, int64_t batch, int64_
     if (sw_gpu_new_random(ctx, cfg, 0, &go, &g) || sw_model_new(ctx, cfg, &host)) goto fail;
     sw_lora_opts lo = {.r = 16, .alpha = 16, .targets = 0x7f, .init = SW_LORA_INIT_PEFT, .seed = 3407};
     if (sw_lora_new(ctx, host, &lo, &l) || sw_gpu_set_lora(ctx, g, l)) goto fail;
+    /* like the HF script: the peak counts from here (model made, optimizer ready), not the random init */
+    sw_mem_reset_peak(d, 0);
     uint64_t s = 12345;
     for (int64_t i = 0; i < T; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
