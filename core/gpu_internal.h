@@ -58,6 +58,7 @@ struct sw_gpu {
     int64_t n_param;
     float *p, *gr, *m1, *m2;  /* params, gradients, optimizer state (m2: AdamW's v) */
     sw_bf16 *pb;              /* bf16 mirror of p, refreshed after each update */
+    double *sumsq;            /* one double: the gradient norm's reduction lands here */
     int64_t step;
 
     /* activations kept between calls, sized for cap_T tokens */

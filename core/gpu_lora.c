@@ -28,9 +28,11 @@ static void free_lora(sw_gpu *g) {
     sw_gpu_release(g, SW_MEM_GRADIENTS, g->gr, n);
     sw_gpu_release(g, SW_MEM_OPTIMIZER, g->m1, n);
     sw_gpu_release(g, SW_MEM_OPTIMIZER, g->m2, n);
+    sw_gpu_release(g, SW_MEM_WORKSPACE, g->sumsq, sizeof(double));
     free(g->ll);
     g->p = g->gr = g->m1 = g->m2 = NULL;
     g->pb = NULL;
+    g->sumsq = NULL;
     g->ll = NULL;
     g->n_param = 0;
     g->has_lora = false;
@@ -113,7 +115,8 @@ sw_status sw_gpu_set_lora(sw_ctx *ctx, sw_gpu *g, const sw_lora *l) {
                 !(g->pb = sw_gpu_alloc(ctx, g, SW_MEM_ADAPTERS, sizeof(sw_bf16) * (size_t)g->n_param)) ||
                 !(g->gr = sw_gpu_alloc(ctx, g, SW_MEM_GRADIENTS, n)) ||
                 !(g->m1 = sw_gpu_alloc(ctx, g, SW_MEM_OPTIMIZER, n)) ||
-                !(g->m2 = sw_gpu_alloc(ctx, g, SW_MEM_OPTIMIZER, n))))
+                !(g->m2 = sw_gpu_alloc(ctx, g, SW_MEM_OPTIMIZER, n)) ||
+                !(g->sumsq = sw_gpu_alloc(ctx, g, SW_MEM_WORKSPACE, sizeof(double)))))
         st = ctx->status;
     if (!st) {
         host_flat(g, l, host, true, false);
@@ -153,12 +156,9 @@ sw_status sw_gpu_zero_grad(sw_ctx *ctx, sw_gpu *g) {
 sw_status sw_gpu_grad_norm(sw_ctx *ctx, sw_gpu *g, double *norm) {
     *norm = 0;
     if (!g->has_lora) return SW_OK;
-    double *d = sw_gpu_alloc(ctx, g, SW_MEM_WORKSPACE, sizeof(double));
-    if (!d) return ctx->status;
     double s = 0;
-    sw_status st = g->ops->sumsq(ctx, g->dev, d, g->gr, g->n_param);
-    if (!st) st = sw_gpu_fetch(ctx, g, &s, d, sizeof s);
-    sw_gpu_release(g, SW_MEM_WORKSPACE, d, sizeof(double));
+    sw_status st = g->ops->sumsq(ctx, g->dev, g->sumsq, g->gr, g->n_param);
+    if (!st) st = sw_gpu_fetch(ctx, g, &s, g->sumsq, sizeof s);
     *norm = sqrt(s);
     return st;
 }

@@ -66,9 +66,6 @@ static sw_status gweight_alloc(sw_ctx *ctx, sw_gpu *g, gweight *w, int kind, sw_
     return SW_OK;
 }
 
-/* Rows [r0, r0+n) as float32 on the host, from any storage. */
-static void host_rows(float *dst, const sw_linear *l, int64_t r0, int64_t n) { sw_linear_rows(dst, l, r0, n); }
-
 /* A float32 (rows, in) host panel into rows [r0, r0+n) of a bf16 or NF4 weight. */
 static sw_status store_panel(sw_ctx *ctx, sw_gpu *g, gweight *w, const float *panel, int64_t r0, int64_t n,
                              sw_bf16 *hb, float *dtmp) {
@@ -110,10 +107,11 @@ static sw_status upload_linear(sw_ctx *ctx, sw_gpu *g, gweight *w, const sw_line
     sw_bf16 *hb = malloc(sizeof(sw_bf16) * (size_t)(rows * l->in));
     float *dtmp = kind == GW_NF4 ? sw_gpu_alloc(ctx, g, SW_MEM_WORKSPACE, sizeof(float) * (size_t)(rows * l->in)) : NULL;
     sw_status st = SW_OK;
-    if (!panel || !hb || (kind == GW_NF4 && !dtmp)) st = panel && hb ? ctx->status : sw_err(ctx, SW_ENOMEM, "gpu: upload panel");
+    if (!panel || !hb) st = sw_err(ctx, SW_ENOMEM, "gpu: upload panel");
+    else if (kind == GW_NF4 && !dtmp) st = ctx->status;
     for (int64_t r0 = 0; r0 < l->out && !st; r0 += rows) {
         int64_t n = l->out - r0 < rows ? l->out - r0 : rows;
-        host_rows(panel, l, r0, n);
+        sw_linear_rows(panel, l, r0, n);
         st = store_panel(ctx, g, w, panel, r0, n, hb, dtmp);
         if (!st && dtmp) st = sw_gpu_sync(ctx, g); /* dtmp is reused by the next panel */
     }
@@ -239,6 +237,14 @@ static sw_status random_linear(sw_ctx *ctx, sw_gpu *g, gweight *w, int64_t out, 
     return g->ops->dequant_bf16(ctx, g->dev, w->w, tmp, SW_F32, out * in);
 }
 
+/* A random bf16 (V, C) table, through tmp (float32, V*C). */
+static sw_status random_table(sw_ctx *ctx, sw_gpu *g, sw_bf16 **out, uint64_t seed, int64_t n, float *tmp) {
+    if (!(*out = sw_gpu_alloc(ctx, g, SW_MEM_WEIGHTS, sizeof(sw_bf16) * (size_t)n))) return ctx->status;
+    g->weight_bytes += sizeof(sw_bf16) * (size_t)n;
+    if (random_f32(ctx, g, tmp, seed, 0, 0.02f, n)) return ctx->status;
+    return g->ops->dequant_bf16(ctx, g->dev, *out, tmp, SW_F32, n);
+}
+
 static sw_status fill_f32(sw_ctx *ctx, sw_gpu *g, float **out, const float *host, float v, int64_t n) {
     float *h = malloc(sizeof(float) * (size_t)n);
     if (!h) return sw_err(ctx, SW_ENOMEM, "gpu: fill");
@@ -264,17 +270,10 @@ sw_status sw_gpu_new_random(sw_ctx *ctx, const sw_model_config *cfg, int dev, co
     sw_status st = tmp && freq ? SW_OK : (tmp ? sw_err(ctx, SW_ENOMEM, "gpu: rope table") : ctx->status);
     for (int64_t i = 0; freq && i < D / 2; i++) freq[i] = (float)(1.0 / pow(cfg->rope_theta, (double)(2 * i) / (double)D));
     uint64_t seed = o->seed;
-    if (!st && (g->embed = sw_gpu_alloc(ctx, g, SW_MEM_WEIGHTS, sizeof(sw_bf16) * (size_t)(V * C)))) {
-        g->weight_bytes += sizeof(sw_bf16) * (size_t)(V * C);
-        st = random_f32(ctx, g, tmp, seed++, 0, 0.02f, V * C);
-        if (!st) st = g->ops->dequant_bf16(ctx, g->dev, g->embed, tmp, SW_F32, V * C);
-    } else if (!st) st = ctx->status;
+    if (!st) st = random_table(ctx, g, &g->embed, seed++, V * C, tmp);
+    if (!st && !cfg->tie_embeddings) /* tmp is reused: the stream orders it */
+        st = random_table(ctx, g, &g->head, seed++, V * C, tmp);
     if (!st && cfg->tie_embeddings) g->head = g->embed;
-    else if (!st && (g->head = sw_gpu_alloc(ctx, g, SW_MEM_WEIGHTS, sizeof(sw_bf16) * (size_t)(V * C)))) {
-        g->weight_bytes += sizeof(sw_bf16) * (size_t)(V * C);
-        st = random_f32(ctx, g, tmp, seed++, 0, 0.02f, V * C);
-        if (!st) st = g->ops->dequant_bf16(ctx, g->dev, g->head, tmp, SW_F32, V * C);
-    } else if (!st) st = ctx->status;
     if (!st) st = fill_f32(ctx, g, &g->norm, NULL, 1.0f, C);
     if (!st) st = fill_f32(ctx, g, &g->inv_freq, freq, 0, D / 2);
     for (int64_t li = 0; li < cfg->n_layers && !st; li++) {

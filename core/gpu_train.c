@@ -200,14 +200,20 @@ static sw_status lora_bwd_b(eng *E, const gcache *c, int64_t li, int t, const sw
     return gemm(E, false, false, E->T, r, out, g->scale, dy, ldy, g->pb + L->offB[t], r, 0.0f, E->dU + s, SW_BF16, w);
 }
 
-/* dA_k += dU^T x;  dx += dU A_k  (the whole group at once) */
-static sw_status lora_bwd_a(eng *E, int64_t li, int k, const sw_bf16 *x, int64_t in, void *dx, sw_dtype dx_t) {
+/* dA_k += dU^T x  (the whole group at once) */
+static sw_status lora_grad_a(eng *E, int64_t li, int k, const sw_bf16 *x, int64_t in) {
     const glora_layer *L = lora_of(E, li);
     if (!L || !L->nt[k]) return SW_OK;
-    sw_gpu *g = E->g;
-    int64_t w = L->nt[k] * g->r;
-    CK(gemm(E, true, false, w, in, E->T, 1.0f, E->dU, w, x, in, 1.0f, g->gr + L->offA[k], SW_F32, in));
-    return gemm(E, false, false, E->T, in, w, 1.0f, E->dU, w, g->pb + L->offA[k], in, 1.0f, dx, dx_t, in);
+    int64_t w = L->nt[k] * E->g->r;
+    return gemm(E, true, false, w, in, E->T, 1.0f, E->dU, w, x, in, 1.0f, E->g->gr + L->offA[k], SW_F32, in);
+}
+
+/* dx += dU A_k */
+static sw_status lora_dx(eng *E, int64_t li, int k, int64_t in, void *dx, sw_dtype dx_t) {
+    const glora_layer *L = lora_of(E, li);
+    if (!L || !L->nt[k]) return SW_OK;
+    int64_t w = L->nt[k] * E->g->r;
+    return gemm(E, false, false, E->T, in, w, 1.0f, E->dU, w, E->g->pb + L->offA[k], in, 1.0f, dx, dx_t, in);
 }
 
 /* -------------------------------------------------------------- layers */
@@ -269,31 +275,26 @@ static sw_status layer_bwd(eng *E, const gcache *c, int64_t li) {
     CK(op->dequant_bf16(ctx, E->dev, E->dres_b, E->dres, SW_F32, T * C));
     CK(op->swiglu_fwd(ctx, E->dev, E->a, c->g, c->u, T * FF));
     CK(lora_bwd_b(E, c, li, SW_LORA_DOWN, E->dres_b, C));
-    const glora_layer *L = lora_of(E, li);
-    if (L && L->nt[GG_DOWN]) { /* dA needs a; then a's buffer becomes da */
-        int64_t w = L->nt[GG_DOWN] * g->r;
-        CK(gemm(E, true, false, w, FF, T, 1.0f, E->dU, w, E->a, FF, 1.0f, g->gr + L->offA[GG_DOWN], SW_F32, FF));
-    }
+    CK(lora_grad_a(E, li, GG_DOWN, E->a, FF)); /* dA reads a; then a's buffer becomes da */
     sw_bf16 *da = E->a;
     CK(frozen_bwd(E, da, SW_BF16, E->dres_b, &G->lin[SW_LORA_DOWN], false));
-    if (L && L->nt[GG_DOWN]) {
-        int64_t w = L->nt[GG_DOWN] * g->r;
-        CK(gemm(E, false, false, T, FF, w, 1.0f, E->dU, w, g->pb + L->offA[GG_DOWN], FF, 1.0f, da, SW_BF16, FF));
-    }
+    CK(lora_dx(E, li, GG_DOWN, FF, da, SW_BF16));
     CK(op->swiglu_bwd(ctx, E->dev, E->dg, E->du, da, c->g, c->u, T * FF));
     /* gate, up */
     CK(lora_bwd_b(E, c, li, SW_LORA_GATE, E->dg, FF));
     CK(lora_bwd_b(E, c, li, SW_LORA_UP, E->du, FF));
     CK(frozen_bwd(E, E->dh, SW_F32, E->dg, &G->lin[SW_LORA_GATE], false));
     CK(frozen_bwd(E, E->dh, SW_F32, E->du, &G->lin[SW_LORA_UP], true));
-    CK(lora_bwd_a(E, li, GG_GU, c->h2, C, E->dh, SW_F32));
+    CK(lora_grad_a(E, li, GG_GU, c->h2, C));
+    CK(lora_dx(E, li, GG_GU, C, E->dh, SW_F32));
     CK(sw_gpu_copy(ctx, g, E->dmid, E->dres, FL(T * C)));
     CK(op->rmsnorm_bwd(ctx, E->dev, E->dmid, SW_F32, E->dh, SW_F32, c->x_mid, G->mlp_norm, c->r2, T, C));
     /* attention: o */
     CK(op->dequant_bf16(ctx, E->dev, E->dres_b, E->dmid, SW_F32, T * C));
     CK(lora_bwd_b(E, c, li, SW_LORA_O, E->dres_b, C));
     CK(frozen_bwd(E, E->datt, SW_BF16, E->dres_b, &G->lin[SW_LORA_O], false));
-    CK(lora_bwd_a(E, li, GG_O, c->att, E->QD, E->datt, SW_BF16));
+    CK(lora_grad_a(E, li, GG_O, c->att, E->QD));
+    CK(lora_dx(E, li, GG_O, E->QD, E->datt, SW_BF16));
     CK(op->attn_bwd(ctx, E->dev, E->dq, E->dk, E->dv, E->datt, c->att, c->lse, c->q, c->k, c->v, E->cu, E->n_seqs,
                     E->maxlen, T, window_of(E, li), E->Hq, E->Hkv, D, E->ws));
     CK(op->rope(ctx, E->dev, E->dq, E->pos, g->inv_freq, cfg->rope_interleaved, true, T, E->Hq, D));
@@ -312,7 +313,8 @@ static sw_status layer_bwd(eng *E, const gcache *c, int64_t li) {
     CK(frozen_bwd(E, E->dh, SW_F32, dq, &G->lin[SW_LORA_Q], false));
     CK(frozen_bwd(E, E->dh, SW_F32, dk, &G->lin[SW_LORA_K], true));
     CK(frozen_bwd(E, E->dh, SW_F32, E->dv, &G->lin[SW_LORA_V], true));
-    CK(lora_bwd_a(E, li, GG_QKV, c->h1, C, E->dh, SW_F32));
+    CK(lora_grad_a(E, li, GG_QKV, c->h1, C));
+    CK(lora_dx(E, li, GG_QKV, C, E->dh, SW_F32));
     CK(sw_gpu_copy(ctx, g, E->dres, E->dmid, FL(T * C)));
     return op->rmsnorm_bwd(ctx, E->dev, E->dres, SW_F32, E->dh, SW_F32, x_in, G->attn_norm, c->r1, T, C);
 }
@@ -346,28 +348,6 @@ static sw_status head(eng *E, const int32_t *tgt, const sw_train_opts *o) {
 
 /* ------------------------------------------------------------ one batch */
 
-static sw_status check_batch(sw_ctx *ctx, const sw_model_config *cfg, const sw_seq_batch *b, const int64_t *starts,
-                             int n_seqs, int64_t *maxlen) {
-    const int64_t T = b->T;
-    *maxlen = 0;
-    for (int s = 0; s < n_seqs; s++) {
-        int64_t len = starts[s + 1] - starts[s];
-        if (len < 0 || starts[s] < 0 || starts[s + 1] > T)
-            return sw_err(ctx, SW_EINVAL, "train: sample %d has bad bounds [%lld, %lld)", s + 1, (long long)starts[s],
-                          (long long)starts[s + 1]);
-        if (len > *maxlen) *maxlen = len;
-    }
-    if (starts[0] != 0 || starts[n_seqs] != T) return sw_err(ctx, SW_EINVAL, "train: samples do not cover the row");
-    for (int64_t t = 0; t < T; t++) {
-        if (b->ids[t] < 0 || b->ids[t] >= cfg->vocab)
-            return sw_err(ctx, SW_EINVAL, "train: token id %d at %lld is outside the vocabulary", b->ids[t], (long long)t);
-        if (b->labels && b->labels[t] != -100 && (b->labels[t] < 0 || b->labels[t] >= cfg->vocab))
-            return sw_err(ctx, SW_EINVAL, "train: label %d at %lld is outside the vocabulary", b->labels[t], (long long)t);
-    }
-    if (T > INT32_MAX / 2) return sw_err(ctx, SW_EINVAL, "train: %lld tokens in one batch is too many", (long long)T);
-    return SW_OK;
-}
-
 #define LOGIT_CHUNK_BYTES ((size_t)256 << 20)
 
 sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, const sw_train_opts *o, double *loss_sum,
@@ -376,14 +356,14 @@ sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, cons
     const int64_t T = b->T;
     *loss_sum = 0;
     *n_trained = 0;
-    if (T <= 0) return sw_err(ctx, SW_EINVAL, "train: empty batch");
-    int64_t one[2] = {0, T};
-    const int64_t *starts = b->starts ? b->starts : one;
-    int n_seqs = b->starts ? b->n_seqs : 1;
+    int64_t one[2], maxlen;
+    const int64_t *starts;
+    int n_seqs;
+    if (sw_seq_batch_check(ctx, cfg, b, one, &starts, &n_seqs, &maxlen)) return ctx->status;
     eng E0 = {.ctx = ctx, .g = g, .ops = g->ops, .dev = g->dev, .T = T, .C = cfg->hidden, .D = cfg->head_dim,
               .Hq = cfg->n_heads, .Hkv = cfg->n_kv_heads, .FF = cfg->intermediate, .V = cfg->vocab, .n_seqs = n_seqs};
     eng *E = &E0;
-    if (check_batch(ctx, cfg, b, starts, n_seqs, &E->maxlen)) return ctx->status;
+    E->maxlen = maxlen;
     E->QD = E->Hq * E->D;
     E->KVD = E->Hkv * E->D;
     E->backward = o->backward;
@@ -415,15 +395,8 @@ sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, cons
     int32_t *pos = host, *tgt = host + T, *cu = host + 2 * T;
     if (!st) {
         carve(E, g->act);
-        for (int s = 0; s < n_seqs; s++) {
-            cu[s] = (int32_t)starts[s];
-            for (int64_t t = starts[s]; t < starts[s + 1]; t++) {
-                pos[t] = b->pos ? b->pos[t] : (int32_t)(t - starts[s]);
-                int32_t y = t + 1 < starts[s + 1] ? (b->labels ? b->labels[t + 1] : b->ids[t + 1]) : -100;
-                tgt[t] = y == -100 ? -1 : y;
-            }
-        }
-        cu[n_seqs] = (int32_t)T;
+        sw_seq_batch_targets(b, starts, n_seqs, pos, tgt);
+        for (int s = 0; s <= n_seqs; s++) cu[s] = (int32_t)starts[s];
         if (!(st = sw_gpu_upload(ctx, g, E->ids, b->ids, sizeof(int32_t) * (size_t)T)) &&
             !(st = sw_gpu_upload(ctx, g, E->pos, pos, sizeof(int32_t) * (size_t)T)) &&
             !(st = sw_gpu_upload(ctx, g, E->tgt, tgt, sizeof(int32_t) * (size_t)T)))

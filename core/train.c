@@ -310,23 +310,21 @@ static sw_status head_loss(const run *R, const float *hf, float *dhf, const int3
 
 /* ------------------------------------------------------------ one batch */
 
-sw_status sw_train_batch(sw_ctx *ctx, sw_model *m, const sw_seq_batch *b, const sw_train_opts *o, double *loss_sum,
-                         int64_t *n_trained) {
-    const sw_model_config *cfg = &m->cfg;
+sw_status sw_seq_batch_check(sw_ctx *ctx, const sw_model_config *cfg, const sw_seq_batch *b, int64_t one[2],
+                             const int64_t **starts_out, int *n_seqs_out, int64_t *maxlen) {
     const int64_t T = b->T;
-    *loss_sum = 0;
-    *n_trained = 0;
     if (T <= 0) return sw_err(ctx, SW_EINVAL, "train: empty batch");
-    int64_t one[2] = {0, T};
+    if (T > INT32_MAX / 2) return sw_err(ctx, SW_EINVAL, "train: %lld tokens in one batch is too many", (long long)T);
+    one[0] = 0, one[1] = T;
     const int64_t *starts = b->starts ? b->starts : one;
     int n_seqs = b->starts ? b->n_seqs : 1;
-    int64_t maxlen = 0;
+    *maxlen = 0;
     for (int s = 0; s < n_seqs; s++) {
         int64_t len = starts[s + 1] - starts[s];
         if (len < 0 || starts[s] < 0 || starts[s + 1] > T)
             return sw_err(ctx, SW_EINVAL, "train: sample %d has bad bounds [%lld, %lld)", s + 1, (long long)starts[s],
                           (long long)starts[s + 1]);
-        if (len > maxlen) maxlen = len;
+        if (len > *maxlen) *maxlen = len;
     }
     if (starts[0] != 0 || starts[n_seqs] != T) return sw_err(ctx, SW_EINVAL, "train: samples do not cover the row");
     for (int64_t t = 0; t < T; t++) {
@@ -335,6 +333,30 @@ sw_status sw_train_batch(sw_ctx *ctx, sw_model *m, const sw_seq_batch *b, const 
         if (b->labels && b->labels[t] != -100 && (b->labels[t] < 0 || b->labels[t] >= cfg->vocab))
             return sw_err(ctx, SW_EINVAL, "train: label %d at %lld is outside the vocabulary", b->labels[t], (long long)t);
     }
+    *starts_out = starts;
+    *n_seqs_out = n_seqs;
+    return SW_OK;
+}
+
+void sw_seq_batch_targets(const sw_seq_batch *b, const int64_t *starts, int n_seqs, int32_t *pos, int32_t *tgt) {
+    for (int s = 0; s < n_seqs; s++)
+        for (int64_t t = starts[s]; t < starts[s + 1]; t++) {
+            pos[t] = b->pos ? b->pos[t] : (int32_t)(t - starts[s]);
+            int32_t y = t + 1 < starts[s + 1] ? (b->labels ? b->labels[t + 1] : b->ids[t + 1]) : -100;
+            tgt[t] = y == -100 ? -1 : y;
+        }
+}
+
+sw_status sw_train_batch(sw_ctx *ctx, sw_model *m, const sw_seq_batch *b, const sw_train_opts *o, double *loss_sum,
+                         int64_t *n_trained) {
+    const sw_model_config *cfg = &m->cfg;
+    const int64_t T = b->T;
+    *loss_sum = 0;
+    *n_trained = 0;
+    int64_t one[2], maxlen;
+    const int64_t *starts;
+    int n_seqs;
+    if (sw_seq_batch_check(ctx, cfg, b, one, &starts, &n_seqs, &maxlen)) return ctx->status;
     run R = {.ctx = ctx, .m = m, .b = b, .starts = starts, .n_seqs = n_seqs, .T = T, .C = cfg->hidden,
              .D = cfg->head_dim, .Hq = cfg->n_heads, .Hkv = cfg->n_kv_heads, .FF = cfg->intermediate, .maxlen = maxlen};
     R.QD = R.Hq * R.D;
@@ -385,12 +407,7 @@ sw_status sw_train_batch(sw_ctx *ctx, sw_model *m, const sw_seq_batch *b, const 
     float *xL = p; p += T * R.C;      /* final norm input */
     float *rf = p; p += T;
     int32_t *pos = (int32_t *)p, *tgt = pos + T;
-    for (int s = 0; s < n_seqs; s++)
-        for (int64_t t = starts[s]; t < starts[s + 1]; t++) {
-            pos[t] = b->pos ? b->pos[t] : (int32_t)(t - starts[s]);
-            int32_t y = t + 1 < starts[s + 1] ? (b->labels ? b->labels[t + 1] : b->ids[t + 1]) : -100;
-            tgt[t] = y == -100 ? -1 : y;
-        }
+    sw_seq_batch_targets(b, starts, n_seqs, pos, tgt);
     R.pos = pos;
 
     sw_status st = SW_OK;

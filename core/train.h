@@ -38,6 +38,15 @@ typedef struct sw_train_opts {
     float *logits;          /* optional (T, V) output of every position (tests) */
 } sw_train_opts;
 
+/* Checks a batch against cfg (sample bounds, ids and labels in the
+ * vocabulary); *starts / *n_seqs get the samples (one[2] backs a batch given
+ * as one sample), *maxlen the longest. Shared by the CPU and device paths. */
+sw_status sw_seq_batch_check(sw_ctx *ctx, const sw_model_config *cfg, const sw_seq_batch *b, int64_t one[2],
+                             const int64_t **starts, int *n_seqs, int64_t *maxlen);
+/* Positions (restarting per sample unless given) and next-token targets
+ * (-1 where nothing is trained) of each of the batch's T tokens. */
+void      sw_seq_batch_targets(const sw_seq_batch *b, const int64_t *starts, int n_seqs, int32_t *pos, int32_t *tgt);
+
 sw_status sw_train_batch(sw_ctx *ctx, sw_model *m, const sw_seq_batch *b, const sw_train_opts *o, double *loss_sum,
                          int64_t *n_trained);
 
