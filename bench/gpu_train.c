@@ -5,7 +5,8 @@
  *
  *   bench_gpu_train --shape llama3-8b --batch 4 --seq 2048 --weights nf4 --ckpt 1 [--steps 6 --warm 2]
  *   bench_gpu_train --gemm            (the measured bf16 GEMM rate, for MFU)
- *   bench_gpu_train --max-context --shape llama3-8b --weights nf4 --limit-gib 80
+ *   bench_gpu_train --shape llama3-8b --batch 1 --seq 131072 --weights nf4 --ckpt 1 --offload 1 --steps 1 --warm 0
+ *   bench_gpu_train --max-context --shape llama3-8b --weights nf4 --limit-gib 80 [--offload 1]
  *
  * Prints one JSON object per run on stdout: median step time, tokens/s,
  * peak device memory (the accounting allocator's peak and the driver's
@@ -19,6 +20,7 @@
 
 #include "core/device.h"
 #include "core/gpu.h"
+#include "core/interrupt.h"
 #include "core/lora.h"
 #include "core/mem.h"
 #include "core/model.h"
@@ -101,8 +103,8 @@ typedef struct result {
     int ok;
 } result;
 
-static result run(sw_ctx *ctx, const sw_model_config *cfg, int64_t batch, int64_t seq, int nf4, int ckpt, int steps,
-                  int warm, int quiet) {
+static result run(sw_ctx *ctx, const sw_model_config *cfg, int64_t batch, int64_t seq, int nf4, int ckpt, int offload,
+                  int steps, int warm, int quiet) {
     result R = {0};
     sw_device d = SW_DEV_CUDA(0);
     size_t free0, total;
@@ -127,7 +129,8 @@ static result run(sw_ctx *ctx, const sw_model_config *cfg, int64_t batch, int64_
     }
     for (int64_t b = 0; b <= batch; b++) starts[b] = b * seq;
     sw_seq_batch sb = {ids, NULL, NULL, T, starts, (int)batch};
-    sw_train_opts to = {.backward = true, .checkpointing = ckpt != 0, .loss_scale = 1.0f / (float)(T - batch)};
+    sw_train_opts to = {.backward = true, .checkpointing = ckpt != 0, .offload = offload != 0,
+                        .loss_scale = 1.0f / (float)(T - batch)};
     sw_optim_opts oo = {.kind = SW_OPTIM_ADAMW, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
     double *times = calloc((size_t)steps, sizeof(double));
     for (int i = 0; i < steps + warm; i++) {
@@ -166,10 +169,82 @@ fail:
     return R;
 }
 
+/* Does a batch-1 step of len tokens get its memory within the limit? Every
+ * buffer of a step is taken when it starts (the activations in one block,
+ * the offloaded checkpoints pinned on the host), so the step is stopped by
+ * an interrupt after its first layer: SW_EINTR = it fits, SW_ENOMEM = not.
+ * The full step at such lengths takes many minutes (attention is quadratic),
+ * longer than a device call may run; a real step at a shorter length is run
+ * separately (run()). */
+static int probe(sw_ctx *ctx, sw_gpu *g, const sw_model_config *cfg, int64_t len, int offload, double *peak) {
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)len);
+    if (!ids) return -1;
+    for (int64_t i = 0; i < len; i++) ids[i] = (int32_t)((i * 7919) % cfg->vocab);
+    int64_t starts[2] = {0, len};
+    sw_seq_batch sb = {ids, NULL, NULL, len, starts, 1};
+    sw_train_opts to = {.backward = true, .checkpointing = true, .offload = offload != 0, .loss_scale = 1e-6f};
+    double loss;
+    int64_t n;
+    sw_mem_reset_peak(SW_DEV_CUDA(0), 0);
+    sw_interrupt_raise();
+    sw_status st = sw_gpu_train_batch(ctx, g, &sb, &to, &loss, &n);
+    sw_interrupt_clear();
+    sw_device_sync(ctx, SW_DEV_CUDA(0));
+    *peak = gib(peak_accounted(SW_DEV_CUDA(0)));
+    free(ids);
+    if (st == SW_EINTR) return 1;
+    fprintf(stderr, "  %lld tokens: %s\n", (long long)len, ctx->msg);
+    return st == SW_ENOMEM ? 0 : -1;
+}
+
+static int max_context(sw_ctx *ctx, const sw_model_config *cfg, const char *shape, const char *weights, int nf4,
+                       int offload, double limit_gib) {
+    sw_mem_set_limit(ctx, SW_DEV_CUDA(0), (size_t)(limit_gib * (double)(1ull << 30)));
+    sw_gpu_opts go = {.weights = nf4 ? SW_GPU_W_NF4 : SW_GPU_W_BF16, .seed = 1};
+    sw_gpu *g = NULL;
+    sw_model *host = NULL;
+    sw_lora *l = NULL;
+    sw_lora_opts lo = {.r = 16, .alpha = 16, .targets = 0x7f, .init = SW_LORA_INIT_PEFT, .seed = 3407};
+    if (sw_gpu_new_random(ctx, cfg, 0, &go, &g) || sw_model_new(ctx, cfg, &host) || sw_lora_new(ctx, host, &lo, &l) ||
+        sw_gpu_set_lora(ctx, g, l)) {
+        fprintf(stderr, "error: %s\n", ctx->msg);
+        return 1;
+    }
+    int64_t lo_len = 0, hi_len = 0, len = 16384;
+    double peak = 0, best_peak = 0;
+    for (;;) { /* double until it does not fit, then bisect to 4096 tokens */
+        int r = probe(ctx, g, cfg, len, offload, &peak);
+        fprintf(stderr, "context %lld: %s (peak %.2f GiB)\n", (long long)len, r > 0 ? "fits" : "does not fit", peak);
+        if (r < 0) return 1;
+        if (!r) {
+            hi_len = len;
+            break;
+        }
+        lo_len = len, best_peak = peak;
+        len *= 2;
+    }
+    while (hi_len - lo_len > 4096) {
+        int64_t mid = (lo_len + hi_len) / 2 / 4096 * 4096;
+        int r = probe(ctx, g, cfg, mid, offload, &peak);
+        fprintf(stderr, "context %lld: %s (peak %.2f GiB)\n", (long long)mid, r > 0 ? "fits" : "does not fit", peak);
+        if (r < 0) return 1;
+        if (r) lo_len = mid, best_peak = peak;
+        else hi_len = mid;
+    }
+    printf("{\"shape\": \"%s\", \"weights\": \"%s\", \"offload\": %s, \"max_context_allocated\": %lld, "
+           "\"peak_gib\": %.2f, \"limit_gib\": %.0f, \"weights_gib\": %.2f}\n",
+           shape, weights, offload ? "true" : "false", (long long)lo_len, best_peak, limit_gib,
+           gib(sw_gpu_weight_bytes(g)));
+    sw_gpu_free(g);
+    sw_lora_free(l);
+    sw_model_free(host);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *shape = "smollm2-135m", *weights = "bf16";
     int64_t batch = 8, seq = 2048;
-    int ckpt = 0, steps = 6, warm = 2, do_gemm = 0, max_ctx = 0;
+    int ckpt = 0, offload = 0, steps = 6, warm = 2, do_gemm = 0, max_ctx = 0;
     double limit_gib = 80;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
@@ -178,6 +253,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--seq")) seq = atoll(v), i++;
         else if (!strcmp(a, "--weights")) weights = v, i++;
         else if (!strcmp(a, "--ckpt")) ckpt = atoi(v), i++;
+        else if (!strcmp(a, "--offload")) offload = atoi(v), i++;
         else if (!strcmp(a, "--steps")) steps = atoi(v), i++;
         else if (!strcmp(a, "--warm")) warm = atoi(v), i++;
         else if (!strcmp(a, "--limit-gib")) limit_gib = atof(v), i++;
@@ -192,35 +268,12 @@ int main(int argc, char **argv) {
     sw_model_config cfg;
     if (shape_config(shape, &cfg)) return fprintf(stderr, "bench_gpu_train: unknown shape %s\n", shape), 2;
     int nf4 = !strcmp(weights, "nf4");
-    if (max_ctx) { /* double the context until a step fails or passes the limit, then bisect */
-        sw_mem_set_limit(&ctx, SW_DEV_CUDA(0), (size_t)(limit_gib * (double)(1ull << 30)));
-        int64_t lo = 0, hi = 0, len = 8192;
-        for (;;) {
-            result r = run(&ctx, &cfg, 1, len, nf4, 1, 1, 0, 1);
-            fprintf(stderr, "context %lld: %s\n", (long long)len, r.ok ? "fits" : "does not fit");
-            if (!r.ok) {
-                hi = len;
-                break;
-            }
-            lo = len;
-            len *= 2;
-        }
-        while (hi - lo > 8192) {
-            int64_t mid = (lo + hi) / 2 / 1024 * 1024;
-            result r = run(&ctx, &cfg, 1, mid, nf4, 1, 1, 0, 1);
-            fprintf(stderr, "context %lld: %s\n", (long long)mid, r.ok ? "fits" : "does not fit");
-            if (r.ok) lo = mid;
-            else hi = mid;
-        }
-        printf("{\"shape\": \"%s\", \"weights\": \"%s\", \"max_context\": %lld, \"limit_gib\": %.0f}\n", shape, weights,
-               (long long)lo, limit_gib);
-        return 0;
-    }
-    result r = run(&ctx, &cfg, batch, seq, nf4, ckpt, steps, warm, 0);
+    if (max_ctx) return max_context(&ctx, &cfg, shape, weights, nf4, offload, limit_gib);
+    result r = run(&ctx, &cfg, batch, seq, nf4, ckpt, offload, steps, warm, 0);
     if (!r.ok) return 1;
-    printf("{\"shape\": \"%s\", \"weights\": \"%s\", \"bs\": %lld, \"seq\": %lld, \"ckpt\": %s, \"step_s\": %.4f, "
+    printf("{\"shape\": \"%s\", \"weights\": \"%s\", \"bs\": %lld, \"seq\": %lld, \"ckpt\": %s, \"offload\": %s, \"step_s\": %.4f, "
            "\"tok_s\": %.1f, \"peak_gib\": %.2f, \"driver_gib\": %.2f, \"gflop_per_token\": %.2f, \"loss\": %.4f}\n",
-           shape, weights, (long long)batch, (long long)seq, ckpt ? "true" : "false", r.step_s, r.tok_s, r.peak_acc,
+           shape, weights, (long long)batch, (long long)seq, ckpt ? "true" : "false", offload ? "true" : "false", r.step_s, r.tok_s, r.peak_acc,
            r.peak_drv, flops_per_token(&cfg, seq, ckpt) / 1e9, r.loss);
     return 0;
 }

@@ -68,6 +68,9 @@ sw_status sw_gpu_download(sw_ctx *ctx, sw_gpu *g, sw_lora *l, bool grads);
 sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, const sw_train_opts *o, double *loss_sum,
                              int64_t *n_trained);
 sw_status sw_gpu_zero_grad(sw_ctx *ctx, sw_gpu *g);
+/* With recompute (and without backward) the MLP runs over chunks of at most
+ * this many rows (0: the default, 16384); tests use small ones. */
+void sw_gpu_set_mlp_rows(sw_gpu *g, int64_t rows);
 /* Global L2 norm of the gradients (non-finite when any gradient is). */
 sw_status sw_gpu_grad_norm(sw_ctx *ctx, sw_gpu *g, double *norm);
 /* One optimizer update (torch's arithmetic as core/optim.c) with the

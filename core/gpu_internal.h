@@ -37,6 +37,21 @@ typedef struct glora_layer {
     int64_t offB[SW_LORA_NTARGETS];    /* B (out, r), -1 if not adapted */
 } glora_layer;
 
+/* Where a call keeps the layer inputs (core/gpu_ckpt.c). */
+enum { SW_CKPT_ALL = 0, SW_CKPT_RING, SW_CKPT_OFFLOAD };
+typedef struct gckpt {
+    int layout;
+    int64_t n;             /* checkpoints: layers + 1 */
+    size_t bytes;          /* one checkpoint (T, C) bf16 */
+    sw_bf16 *dev_slots;    /* carved from the activations */
+    int64_t occupant[2];   /* ring layouts: which checkpoint each slot holds */
+    char *host;            /* offload: n checkpoints, pinned, kept between calls */
+    size_t host_bytes;
+    void **saved, **loaded; /* per checkpoint CUDA events */
+    char *state;
+    int64_t n_events;
+} gckpt;
+
 struct sw_gpu {
     sw_model_config cfg;
     const sw_gpu_ops *ops;
@@ -66,6 +81,8 @@ struct sw_gpu {
     size_t act_bytes;
     int64_t cap_T, cap_len;
     bool cap_bwd, cap_ckpt;
+    gckpt ck;
+    int64_t mlp_rows;       /* row chunk of the MLP with recompute; 0: the default */
 };
 
 /* Memory helpers on the engine's device (accounted by category). */
@@ -82,5 +99,17 @@ sw_status sw_gpu_sync(sw_ctx *ctx, sw_gpu *g);
 sw_status sw_gpu_weight(sw_ctx *ctx, sw_gpu *g, const gweight *w, const sw_bf16 **out);
 
 void sw_gpu_free_activations(sw_gpu *g);
+
+/* Checkpoints (gpu_ckpt.c): the device slots a layout needs, set-up per
+ * call, the device address of checkpoint i, and the hooks the engine calls
+ * around writing and reading them. */
+size_t    sw_ckpt_device_slots(int layout, int64_t n);
+sw_status sw_ckpt_setup(sw_ctx *ctx, sw_gpu *g, int layout, int64_t n, size_t bytes, sw_bf16 *slots);
+sw_bf16  *sw_ckpt_at(const sw_gpu *g, int64_t i);
+sw_status sw_ckpt_before_write(sw_ctx *ctx, sw_gpu *g, int64_t i);
+sw_status sw_ckpt_after_write(sw_ctx *ctx, sw_gpu *g, int64_t i);
+sw_status sw_ckpt_prefetch(sw_ctx *ctx, sw_gpu *g, int64_t i);
+sw_status sw_ckpt_need(sw_ctx *ctx, sw_gpu *g, int64_t i);
+void      sw_ckpt_free(sw_gpu *g);
 
 #endif

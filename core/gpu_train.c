@@ -36,14 +36,16 @@ typedef struct eng {
     int n_seqs;
     int64_t maxw[GG_COUNT];  /* widest stacked group, in columns (targets * r) */
     bool backward, ckpt;
+    int ck_layout;           /* gpu_ckpt.c: where the layer inputs live */
+    int64_t mlp_rows;        /* the MLP runs over row chunks of this size (g, u, a are that big) */
     /* carved from g->act */
-    sw_bf16 *inputs, *a, *hf;
+    sw_bf16 *inputs, *a, *hf; /* inputs: the checkpoint slots */
     gcache *caches;
     int n_caches;
     float *rf, *loss, *logits;
     int32_t *ids, *pos, *tgt, *cu;
-    float *dres, *dh, *dmid;
-    sw_bf16 *dres_b, *dg, *du, *datt, *dq, *dk, *dv, *dqr, *dkr, *dU;
+    float *dres, *dh;
+    sw_bf16 *dres_b, *datt, *dq, *dk, *dv, *dqr, *dkr, *dU;
     void *ws;
 } eng;
 
@@ -78,8 +80,8 @@ static void carve_cache(eng *E, carver *cv, gcache *c) {
     c->att = take(cv, BF(T * E->QD));
     c->x_mid = take(cv, BF(T * E->C));
     c->h2 = take(cv, BF(T * E->C));
-    c->g = take(cv, BF(T * E->FF));
-    c->u = take(cv, BF(T * E->FF));
+    c->g = take(cv, BF(E->mlp_rows * E->FF));
+    c->u = take(cv, BF(E->mlp_rows * E->FF));
     c->r1 = take(cv, FL(T));
     c->r2 = take(cv, FL(T));
     c->lse = take(cv, FL(T * E->Hq));
@@ -97,10 +99,9 @@ static void carve_cache(eng *E, carver *cv, gcache *c) {
 static size_t carve(eng *E, char *base) {
     carver cv = {base, 0};
     const int64_t T = E->T, L = E->g->cfg.n_layers;
-    E->inputs = take(&cv, BF((L + 1) * T * E->C));
+    E->inputs = take(&cv, BF((int64_t)sw_ckpt_device_slots(E->ck_layout, L + 1) * T * E->C));
     for (int i = 0; i < E->n_caches; i++) carve_cache(E, &cv, &E->caches[i]);
-    int64_t wide = E->FF > E->QD ? E->FF : E->QD;
-    E->a = take(&cv, BF(T * wide));
+    E->a = take(&cv, BF(E->mlp_rows * E->FF));
     E->hf = take(&cv, BF(T * E->C));
     E->rf = take(&cv, FL(T));
     E->loss = take(&cv, FL(T));
@@ -112,10 +113,7 @@ static size_t carve(eng *E, char *base) {
     E->dh = take(&cv, FL(T * E->C)); /* the head's gradient even without backward (unused) */
     if (E->backward) {
         E->dres = take(&cv, FL(T * E->C));
-        E->dmid = take(&cv, FL(T * E->C));
         E->dres_b = take(&cv, BF(T * E->C));
-        E->dg = take(&cv, BF(T * E->FF));
-        E->du = take(&cv, BF(T * E->FF));
         E->datt = take(&cv, BF(T * E->QD));
         E->dq = take(&cv, BF(T * E->QD));
         E->dk = take(&cv, BF(T * E->KVD));
@@ -134,7 +132,10 @@ static size_t carve(eng *E, char *base) {
     return cv.off;
 }
 
+void sw_gpu_set_mlp_rows(sw_gpu *g, int64_t rows) { g->mlp_rows = rows; }
+
 void sw_gpu_free_activations(sw_gpu *g) {
+    sw_ckpt_free(g);
     if (g->act) sw_gpu_release(g, SW_MEM_ACTIVATIONS, g->act, g->act_bytes);
     g->act = NULL;
     g->act_bytes = 0;
@@ -216,6 +217,62 @@ static sw_status lora_dx(eng *E, int64_t li, int k, int64_t in, void *dx, sw_dty
     return gemm(E, false, false, E->T, in, w, 1.0f, E->dU, w, E->g->pb + L->offA[k], in, 1.0f, dx, dx_t, in);
 }
 
+/* ----------------------------------------------------------------- MLP */
+
+/* E and c over rows [t0, t0 + mlp_rows) of the call: the per-token buffers
+ * the MLP reads or writes start at row t0; g, u and a hold one chunk and are
+ * used from their start. Everything the helpers above do then applies to
+ * the chunk, so long contexts never hold (T, FF) activations. */
+static void rows_view(const eng *E, const gcache *c, int64_t li, int64_t t0, eng *V, gcache *cv) {
+    const int64_t C = E->C;
+    *V = *E;
+    *cv = *c;
+    V->T = E->T - t0 < E->mlp_rows ? E->T - t0 : E->mlp_rows;
+    V->dh = E->dh + t0 * C;
+    if (E->dres_b) V->dres_b = E->dres_b + t0 * C;
+    cv->h2 = c->h2 + t0 * C;
+    const glora_layer *L = lora_of(E, li);
+    for (int k = GG_GU; L && k <= GG_DOWN; k++)
+        if (L->nt[k]) cv->U[k] = c->U[k] + t0 * L->nt[k] * E->g->r;
+}
+
+/* g, u (with their adapters), a = SwiGLU(g, u) and the down adapter's x A^T */
+static sw_status mlp_up(eng *E, const gcache *c, int64_t li) {
+    const glayer *G = &E->g->layers[li];
+    CK(frozen_fwd(E, c->g, c->h2, &G->lin[SW_LORA_GATE], false));
+    CK(lora_out(E, c, li, SW_LORA_GATE, c->g, E->FF));
+    CK(frozen_fwd(E, c->u, c->h2, &G->lin[SW_LORA_UP], false));
+    CK(lora_out(E, c, li, SW_LORA_UP, c->u, E->FF));
+    CK(E->ops->swiglu_fwd(E->ctx, E->dev, E->a, c->g, c->u, E->T * E->FF));
+    return lora_group_fwd(E, c, li, GG_DOWN, E->a, E->FF);
+}
+
+/* The MLP's backward over a chunk: E->dres_b is the output's gradient;
+ * adds the input norm's output gradient into E->dh and the adapters'. */
+static sw_status mlp_bwd(eng *E, const gcache *c, int64_t li) {
+    const glayer *G = &E->g->layers[li];
+    const int64_t C = E->C, FF = E->FF;
+    /* with recompute g and u are redone here; else they were kept, and only
+     * a (shared scratch) is redone */
+    if (E->ckpt) CK(mlp_up(E, c, li));
+    else CK(E->ops->swiglu_fwd(E->ctx, E->dev, E->a, c->g, c->u, E->T * FF));
+    CK(lora_bwd_b(E, c, li, SW_LORA_DOWN, E->dres_b, C));
+    CK(lora_grad_a(E, li, GG_DOWN, E->a, FF)); /* dA reads a; then a's buffer becomes da */
+    sw_bf16 *da = E->a;
+    CK(frozen_bwd(E, da, SW_BF16, E->dres_b, &G->lin[SW_LORA_DOWN], false));
+    CK(lora_dx(E, li, GG_DOWN, FF, da, SW_BF16));
+    /* dg, du overwrite g, u (the kernel reads each element before writing
+     * it, and nothing reads g or u after): two (T, FF) buffers less */
+    sw_bf16 *dg = c->g, *du = c->u;
+    CK(E->ops->swiglu_bwd(E->ctx, E->dev, dg, du, da, c->g, c->u, E->T * FF));
+    CK(lora_bwd_b(E, c, li, SW_LORA_GATE, dg, FF));
+    CK(lora_bwd_b(E, c, li, SW_LORA_UP, du, FF));
+    CK(frozen_bwd(E, E->dh, SW_F32, dg, &G->lin[SW_LORA_GATE], false));
+    CK(frozen_bwd(E, E->dh, SW_F32, du, &G->lin[SW_LORA_UP], true));
+    CK(lora_grad_a(E, li, GG_GU, c->h2, C));
+    return lora_dx(E, li, GG_GU, C, E->dh, SW_F32);
+}
+
 /* -------------------------------------------------------------- layers */
 
 static sw_status layer_fwd(eng *E, const gcache *c, int64_t li, bool recompute) {
@@ -225,8 +282,7 @@ static sw_status layer_fwd(eng *E, const gcache *c, int64_t li, bool recompute) 
     const sw_gpu_ops *op = E->ops;
     const int64_t T = E->T, C = E->C, D = E->D;
     const float eps = (float)cfg->rms_eps;
-    const sw_bf16 *x_in = E->inputs + li * T * C;
-    sw_bf16 *x_out = E->inputs + (li + 1) * T * C;
+    const sw_bf16 *x_in = sw_ckpt_at(g, li);
     CK(op->rmsnorm_fwd(E->ctx, E->dev, c->h1, c->r1, x_in, G->attn_norm, eps, T, C));
     CK(lora_group_fwd(E, c, li, GG_QKV, c->h1, C));
     sw_bf16 *qd = cfg->qk_norm ? c->qraw : c->q, *kd = cfg->qk_norm ? c->kraw : c->k;
@@ -250,16 +306,21 @@ static sw_status layer_fwd(eng *E, const gcache *c, int64_t li, bool recompute) 
     CK(lora_out(E, c, li, SW_LORA_O, c->x_mid, C));
     CK(op->rmsnorm_fwd(E->ctx, E->dev, c->h2, c->r2, c->x_mid, G->mlp_norm, eps, T, C));
     CK(lora_group_fwd(E, c, li, GG_GU, c->h2, C));
-    CK(frozen_fwd(E, c->g, c->h2, &G->lin[SW_LORA_GATE], false));
-    CK(lora_out(E, c, li, SW_LORA_GATE, c->g, E->FF));
-    CK(frozen_fwd(E, c->u, c->h2, &G->lin[SW_LORA_UP], false));
-    CK(lora_out(E, c, li, SW_LORA_UP, c->u, E->FF));
-    CK(op->swiglu_fwd(E->ctx, E->dev, E->a, c->g, c->u, T * E->FF));
-    CK(lora_group_fwd(E, c, li, GG_DOWN, E->a, E->FF));
-    if (recompute) return SW_OK; /* the layer's output is already saved */
+    /* recompute: the MLP is redone chunk by chunk inside layer_bwd, and the
+     * layer's output is already saved */
+    if (recompute) return SW_OK;
+    CK(sw_ckpt_before_write(E->ctx, g, li + 1));
+    sw_bf16 *x_out = sw_ckpt_at(g, li + 1);
     CK(sw_gpu_copy(E->ctx, g, x_out, c->x_mid, BF(T * C)));
-    CK(frozen_fwd(E, x_out, E->a, &G->lin[SW_LORA_DOWN], true));
-    return lora_out(E, c, li, SW_LORA_DOWN, x_out, C);
+    for (int64_t t0 = 0; t0 < T; t0 += E->mlp_rows) {
+        eng V;
+        gcache cv;
+        rows_view(E, c, li, t0, &V, &cv);
+        CK(mlp_up(&V, &cv, li));
+        CK(frozen_fwd(&V, x_out + t0 * C, V.a, &G->lin[SW_LORA_DOWN], true));
+        CK(lora_out(&V, &cv, li, SW_LORA_DOWN, x_out + t0 * C, C));
+    }
+    return sw_ckpt_after_write(E->ctx, g, li + 1);
 }
 
 /* E->dres: gradient of the layer's output; on return, of its input. */
@@ -269,28 +330,20 @@ static sw_status layer_bwd(eng *E, const gcache *c, int64_t li) {
     const glayer *G = &g->layers[li];
     const sw_gpu_ops *op = E->ops;
     sw_ctx *ctx = E->ctx;
-    const int64_t T = E->T, C = E->C, D = E->D, FF = E->FF;
-    const sw_bf16 *x_in = E->inputs + li * T * C;
-    /* MLP: down */
+    const int64_t T = E->T, C = E->C, D = E->D;
+    const sw_bf16 *x_in = sw_ckpt_at(g, li);
     CK(op->dequant_bf16(ctx, E->dev, E->dres_b, E->dres, SW_F32, T * C));
-    CK(op->swiglu_fwd(ctx, E->dev, E->a, c->g, c->u, T * FF));
-    CK(lora_bwd_b(E, c, li, SW_LORA_DOWN, E->dres_b, C));
-    CK(lora_grad_a(E, li, GG_DOWN, E->a, FF)); /* dA reads a; then a's buffer becomes da */
-    sw_bf16 *da = E->a;
-    CK(frozen_bwd(E, da, SW_BF16, E->dres_b, &G->lin[SW_LORA_DOWN], false));
-    CK(lora_dx(E, li, GG_DOWN, FF, da, SW_BF16));
-    CK(op->swiglu_bwd(ctx, E->dev, E->dg, E->du, da, c->g, c->u, T * FF));
-    /* gate, up */
-    CK(lora_bwd_b(E, c, li, SW_LORA_GATE, E->dg, FF));
-    CK(lora_bwd_b(E, c, li, SW_LORA_UP, E->du, FF));
-    CK(frozen_bwd(E, E->dh, SW_F32, E->dg, &G->lin[SW_LORA_GATE], false));
-    CK(frozen_bwd(E, E->dh, SW_F32, E->du, &G->lin[SW_LORA_UP], true));
-    CK(lora_grad_a(E, li, GG_GU, c->h2, C));
-    CK(lora_dx(E, li, GG_GU, C, E->dh, SW_F32));
-    CK(sw_gpu_copy(ctx, g, E->dmid, E->dres, FL(T * C)));
-    CK(op->rmsnorm_bwd(ctx, E->dev, E->dmid, SW_F32, E->dh, SW_F32, c->x_mid, G->mlp_norm, c->r2, T, C));
+    for (int64_t t0 = 0; t0 < T; t0 += E->mlp_rows) {
+        eng V;
+        gcache cv;
+        rows_view(E, c, li, t0, &V, &cv);
+        CK(mlp_bwd(&V, &cv, li));
+    }
+    /* the residual gradient is only read as dres_b above: the norm's
+     * gradient accumulates into it in place, here and at the end */
+    CK(op->rmsnorm_bwd(ctx, E->dev, E->dres, SW_F32, E->dh, SW_F32, c->x_mid, G->mlp_norm, c->r2, T, C));
     /* attention: o */
-    CK(op->dequant_bf16(ctx, E->dev, E->dres_b, E->dmid, SW_F32, T * C));
+    CK(op->dequant_bf16(ctx, E->dev, E->dres_b, E->dres, SW_F32, T * C));
     CK(lora_bwd_b(E, c, li, SW_LORA_O, E->dres_b, C));
     CK(frozen_bwd(E, E->datt, SW_BF16, E->dres_b, &G->lin[SW_LORA_O], false));
     CK(lora_grad_a(E, li, GG_O, c->att, E->QD));
@@ -315,7 +368,6 @@ static sw_status layer_bwd(eng *E, const gcache *c, int64_t li) {
     CK(frozen_bwd(E, E->dh, SW_F32, E->dv, &G->lin[SW_LORA_V], true));
     CK(lora_grad_a(E, li, GG_QKV, c->h1, C));
     CK(lora_dx(E, li, GG_QKV, C, E->dh, SW_F32));
-    CK(sw_gpu_copy(ctx, g, E->dres, E->dmid, FL(T * C)));
     return op->rmsnorm_bwd(ctx, E->dev, E->dres, SW_F32, E->dh, SW_F32, x_in, G->attn_norm, c->r1, T, C);
 }
 
@@ -325,7 +377,7 @@ static sw_status head(eng *E, const int32_t *tgt, const sw_train_opts *o) {
     sw_gpu *g = E->g;
     sw_ctx *ctx = E->ctx;
     const int64_t T = E->T, C = E->C, V = E->V, L = g->cfg.n_layers;
-    const sw_bf16 *xL = E->inputs + L * T * C;
+    const sw_bf16 *xL = sw_ckpt_at(g, L);
     CK(E->ops->rmsnorm_fwd(ctx, E->dev, E->hf, E->rf, xL, g->norm, (float)g->cfg.rms_eps, T, C));
     CK(sw_gpu_zero(ctx, g, E->loss, FL(T)));
     if (E->backward) CK(sw_gpu_zero(ctx, g, E->dh, FL(T * C)));
@@ -349,6 +401,7 @@ static sw_status head(eng *E, const int32_t *tgt, const sw_train_opts *o) {
 /* ------------------------------------------------------------ one batch */
 
 #define LOGIT_CHUNK_BYTES ((size_t)256 << 20)
+#define MLP_ROWS 16384 /* (rows, FF) bf16 x 3 buffers: 1.3 GiB at Llama-3-8B's FF */
 
 sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, const sw_train_opts *o, double *loss_sum,
                              int64_t *n_trained) {
@@ -369,6 +422,7 @@ sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, cons
     E->backward = o->backward;
     if (E->backward && !g->has_lora) return sw_err(ctx, SW_EINVAL, "train: no adapter on the device to train");
     E->ckpt = o->checkpointing && E->backward;
+    E->ck_layout = !E->backward ? SW_CKPT_RING : E->ckpt && o->offload ? SW_CKPT_OFFLOAD : SW_CKPT_ALL;
     const int64_t L = cfg->n_layers;
     E->chunk = (int64_t)(LOGIT_CHUNK_BYTES / (sizeof(float) * (size_t)E->V));
     if (E->chunk < 1) E->chunk = 1;
@@ -377,6 +431,13 @@ sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, cons
         for (int k = 0; k < GG_COUNT; k++)
             if (g->ll[li].nt[k] * g->r > E->maxw[k]) E->maxw[k] = g->ll[li].nt[k] * g->r;
     E->n_caches = E->backward && !E->ckpt ? (int)L : 1;
+    /* Without recompute the backward reads every layer's g and u: no
+     * chunks. Otherwise chunks of at most MLP_ROWS, balanced. */
+    E->mlp_rows = T;
+    if (E->n_caches == 1) {
+        int64_t most = g->mlp_rows > 0 ? g->mlp_rows : MLP_ROWS, n = (T + most - 1) / most;
+        E->mlp_rows = (T + n - 1) / n;
+    }
     gcache *caches = calloc((size_t)E->n_caches, sizeof *caches);
     int32_t *host = malloc(sizeof(int32_t) * (size_t)(3 * T + n_seqs + 1));
     if (!caches || !host) {
@@ -395,6 +456,9 @@ sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, cons
     int32_t *pos = host, *tgt = host + T, *cu = host + 2 * T;
     if (!st) {
         carve(E, g->act);
+        st = sw_ckpt_setup(ctx, g, E->ck_layout, L + 1, BF(T * E->C), E->inputs);
+    }
+    if (!st) {
         sw_seq_batch_targets(b, starts, n_seqs, pos, tgt);
         for (int s = 0; s <= n_seqs; s++) cu[s] = (int32_t)starts[s];
         if (!(st = sw_gpu_upload(ctx, g, E->ids, b->ids, sizeof(int32_t) * (size_t)T)) &&
@@ -402,7 +466,9 @@ sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, cons
             !(st = sw_gpu_upload(ctx, g, E->tgt, tgt, sizeof(int32_t) * (size_t)T)))
             st = sw_gpu_upload(ctx, g, E->cu, cu, sizeof(int32_t) * (size_t)(n_seqs + 1));
     }
-    if (!st) st = E->ops->embed(ctx, E->dev, E->inputs, g->embed, E->ids, T, E->C);
+    if (!st) st = sw_ckpt_before_write(ctx, g, 0);
+    if (!st) st = E->ops->embed(ctx, E->dev, sw_ckpt_at(g, 0), g->embed, E->ids, T, E->C);
+    if (!st) st = sw_ckpt_after_write(ctx, g, 0);
     for (int64_t li = 0; li < L && !st; li++) {
         st = layer_fwd(E, &caches[E->n_caches > 1 ? li : 0], li, false);
         if (!st) st = sw_interrupt_check(ctx);
@@ -410,7 +476,9 @@ sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, cons
     if (!st) st = head(E, tgt, o);
     for (int64_t li = L - 1; E->backward && !st && li >= 0; li--) {
         const gcache *c = &caches[E->n_caches > 1 ? li : 0];
-        if (E->ckpt) st = layer_fwd(E, c, li, true);
+        st = sw_ckpt_need(ctx, g, li);
+        if (!st) st = sw_ckpt_prefetch(ctx, g, li - 1); /* overlaps this layer */
+        if (E->ckpt && !st) st = layer_fwd(E, c, li, true);
         if (!st) st = layer_bwd(E, c, li);
         if (!st) st = sw_interrupt_check(ctx);
     }

@@ -34,6 +34,7 @@ typedef struct sw_seq_batch {
 typedef struct sw_train_opts {
     bool backward;          /* false: loss (and logits) only */
     bool checkpointing;     /* keep only each layer's input; recompute in backward */
+    bool offload;           /* device engine, with checkpointing: keep those inputs in pinned host memory */
     float loss_scale;       /* gradients are of loss_scale * sum of cross-entropies */
     float *logits;          /* optional (T, V) output of every position (tests) */
 } sw_train_opts;

@@ -169,7 +169,7 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
     if (!st) {
         if (!g) sw_lora_zero_grad(tr->lora);
         float scale = trained ? 1.0f / (float)trained : 0.0f;
-        sw_train_opts to = {true, tr->o.checkpointing, scale, NULL};
+        sw_train_opts to = {.backward = true, .checkpointing = tr->o.checkpointing, .offload = tr->o.offload, .loss_scale = scale};
         for (int64_t k = 0; k < tr->o.accum && !st; k++) {
             flat f;
             if ((st = flatten(ctx, &bs[k], &f))) break;
@@ -247,7 +247,7 @@ sw_status sw_trainer_eval(sw_ctx *ctx, sw_model *m, const sw_dataset *ds, int64_
         flat f;
         if (!(st = flatten(ctx, &b, &f)) && f.T > 0) {
             sw_seq_batch s = {f.ids, f.labels, f.pos, f.T, f.starts, f.n};
-            sw_train_opts to = {false, false, 0, NULL};
+            sw_train_opts to = {.backward = false};
             double ls;
             int64_t k;
             st = micro_batch(ctx, m, &s, &to, &ls, &k);

@@ -32,6 +32,7 @@ typedef struct sw_trainer_opts {
     double epochs;
     uint64_t seed;
     bool packing, shuffle, checkpointing;
+    bool offload;           /* checkpointing = "offload": layer inputs in pinned host memory (device engine) */
 } sw_trainer_opts;
 
 typedef struct sw_step_stats {

@@ -97,7 +97,8 @@ sw_status sw_trainer_save(sw_ctx *ctx, const sw_trainer *tr, const char *dir) {
     json_object_set_new(opts, "seed", json_integer((json_int_t)tr->o.seed));
     json_object_set_new(opts, "packing", json_boolean(tr->o.packing));
     json_object_set_new(opts, "shuffle", json_boolean(tr->o.shuffle));
-    json_object_set_new(opts, "checkpointing", json_boolean(tr->o.checkpointing));
+    json_object_set_new(opts, "checkpointing",
+                        tr->o.offload ? json_string("offload") : json_boolean(tr->o.checkpointing));
     json_object_set_new(j, "options", opts);
     snprintf(p, sizeof p, "%s/trainer.json", tmp);
     int rc = json_dump_file(j, p, JSON_INDENT(2));

@@ -96,6 +96,17 @@ static void read_opts(lua_State *L, int idx, int ds_idx, const char *fn, sw_trai
     lua_pop(L, 1);
     o->packing = lsw_opt_bool(L, idx, fn, "packing", packing);
     o->shuffle = lsw_opt_bool(L, idx, fn, "shuffle", 1);
+    /* checkpointing = true recomputes each layer in the backward; "offload"
+     * also keeps the saved layer inputs in pinned host memory (device only) */
+    if (lua_istable(L, idx) && (lua_getfield(L, idx, "checkpointing"), lua_type(L, -1)) == LUA_TSTRING) {
+        const char *s = lua_tostring(L, -1);
+        if (strcmp(s, "offload"))
+            luaL_error(L, "%s: option 'checkpointing' must be true, false or \"offload\", got \"%s\"", fn, s);
+        o->checkpointing = o->offload = true;
+        lua_pop(L, 1);
+        return;
+    }
+    if (lua_istable(L, idx)) lua_pop(L, 1);
     o->checkpointing = lsw_opt_bool(L, idx, fn, "checkpointing", 0);
 }
 
@@ -484,7 +495,7 @@ static int t_tostring(lua_State *L) {
     sw_trainer *tr = *slot;
     lua_pushfstring(L, "Trainer: step %d/%d, batch %d x accum %d, lr %f, %s%s%s", (int)tr->step, (int)tr->total_steps,
                     (int)tr->o.batch, (int)tr->o.accum, tr->o.lr, tr->o.optim.kind == SW_OPTIM_SGD ? "sgd" : "adamw",
-                    tr->o.packing ? ", packing" : "", tr->o.checkpointing ? ", checkpointing" : "");
+                    tr->o.packing ? ", packing" : "", tr->o.offload ? ", checkpointing offloaded" : tr->o.checkpointing ? ", checkpointing" : "");
     return 1;
 }
 

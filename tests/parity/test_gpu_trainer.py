@@ -72,3 +72,29 @@ def test_device_save_resume_and_errors(stepwise_bin, env, tmp_path):
         print(ok, err:find("not one of cpu, cuda", 1, true) ~= nil)
     """)
     assert out == ["true", "true", "true", "false", "true"]
+
+
+def test_offloaded_checkpoints_match(stepwise_bin, env, tmp_path):
+    # checkpointing = "offload" keeps the layer inputs in (pinned) host memory;
+    # the step is the same computation, so on the emulated device the losses
+    # are bitwise those of checkpointing = true, and the choice survives a resume
+    out = run(stepwise_bin, env, f"""
+        local m = sw.load("smollm2-135m-instruct", {{ quant = "nf4", max_seq = 256, device = "emulate" }})
+        local ds = sw.dataset("tutorials/data/travel_train.jsonl", {{ model = m, max_len = 96 }})
+        m:lora{{ r = 4, alpha = 8, seed = 11, targets = {{ "q_proj", "down_proj" }} }}
+        local function trainer(ck)
+          return sw.trainer(m, ds, {{ batch = 2, lr = 2e-4, max_steps = 4, seed = 5, quiet = true,
+                                      checkpointing = ck }})
+        end
+        local a = trainer(true):step().loss
+        m:lora{{ r = 4, alpha = 8, seed = 11, targets = {{ "q_proj", "down_proj" }} }}
+        local tr = trainer("offload")
+        local b = tr:step().loss
+        print(a == b, tostring(tr):find("checkpointing offloaded", 1, true) ~= nil)
+        tr:save("{tmp_path}/ck")
+        local tr2 = sw.resume("{tmp_path}/ck", m, ds, {{ quiet = true }})
+        print(tostring(tr2):find("checkpointing offloaded", 1, true) ~= nil)
+        local ok, err = pcall(trainer, "disk")
+        print(ok, err:find("'checkpointing' must be true, false or \\"offload\\"", 1, true) ~= nil)
+    """)
+    assert out == ["true", "true", "true", "false", "true"]

@@ -200,7 +200,7 @@ static void test_whole_model(void) {
     for (int i = 0; i < 11; i++) labels[i] = i == 2 ? -100 : ids[i];
     int64_t starts[3] = {0, 6, 11};
     sw_seq_batch b = {ids, labels, NULL, 11, starts, 2};
-    sw_train_opts to = {true, false, 1.0f, NULL};
+    sw_train_opts to = {.backward = true, .loss_scale = 1.0f};
     double loss;
     int64_t n;
     sw_lora_zero_grad(l);
