@@ -2,11 +2,13 @@
 """Run stepwise's GPU training benchmark and the HF transformers + PEFT anchor
 side by side on one machine, in one call, and print a table of the ratios.
 
-    python3 bench/gpu_side_by_side.py BUILD_DIR [config ...]
+    python3 bench/gpu_side_by_side.py BUILD_DIR [--long] [config ...]
 
 A config is shape:bs:seq:ckpt (ANCHORS.md's rows by default). For each one
 stepwise runs with bf16 weights and, for the 8B shapes, NF4 weights; HF runs
-its bf16 recipe. JSON goes to $OUT/gpu_bench.json (or bench/results/).
+its bf16 recipe. --long adds the long-context rows: the longest context whose
+step allocates within 80 GiB (8B NF4, batch 1, checkpoints offloaded) and a
+real step at 64K tokens. JSON goes to $OUT/gpu_bench.json (or bench/results/).
 """
 import json, os, subprocess, sys, time
 
@@ -28,7 +30,8 @@ def run_json(cmd, timeout):
 
 def main():
     build = sys.argv[1]
-    rows = sys.argv[2:] or ROWS
+    long = "--long" in sys.argv[2:]
+    rows = [a for a in sys.argv[2:] if a != "--long"] or ROWS
     exe = os.path.join(build, "bench_gpu_train")
     gemm = run_json([exe, "--gemm"], 120)
     tflops = gemm.get("gemm_bf16_tflops", 0)
@@ -41,6 +44,13 @@ def main():
             ours[w] = run_json([exe, "--shape", shape, "--batch", bs, "--seq", seq, "--ckpt", ck, "--weights", w], 600)
         results["rows"].append({"config": row, "hf": hf, "stepwise": ours})
         print(json.dumps(results["rows"][-1]), flush=True)
+    if long:
+        results["max_context"] = run_json([exe, "--max-context", "--shape", "llama3-8b", "--weights", "nf4",
+                                           "--offload", "1", "--limit-gib", "80"], 600)
+        print(json.dumps(results["max_context"]), flush=True)
+        results["long_step"] = run_json([exe, "--shape", "llama3-8b", "--weights", "nf4", "--batch", "1", "--seq",
+                                         "65536", "--ckpt", "1", "--offload", "1", "--steps", "1", "--warm", "1"], 600)
+        print(json.dumps(results["long_step"]), flush=True)
     out = os.environ.get("OUT") or "bench/results"
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "gpu_bench.json"), "w") as f:
@@ -57,6 +67,13 @@ def main():
             ratio = s["tok_s"] / hf["tok_s"] if hf.get("tok_s") else 0
             print(f"{r['config']:28} {hf.get('tok_s', 0):9.0f} {hf.get('peak_gib', 0):7.1f} | {w:7} {s['tok_s']:9.0f} "
                   f"{s['peak_gib']:6.1f} {mfu:5.0%} {ratio:5.2f}")
+
+    if long:
+        m, ls = results["max_context"], results["long_step"]
+        print(f"longest context allocating within 80 GiB (8B NF4, batch 1, offloaded checkpoints): "
+              f"{m.get('max_context_allocated', m.get('error'))} tokens, peak {m.get('peak_gib', 0)} GiB")
+        print(f"8B NF4 1x65536 step, offloaded: {ls.get('step_s', ls.get('error'))} s, {ls.get('tok_s', 0):.0f} tok/s, "
+              f"{ls.get('peak_gib', 0)} GiB")
 
 
 if __name__ == "__main__":
