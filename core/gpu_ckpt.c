@@ -16,6 +16,7 @@
  * stream wait only where a slot is overwritten or read before its copy
  * landed; the host never waits.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,13 @@ sw_status sw_ckpt_setup(sw_ctx *ctx, sw_gpu *g, int layout, int64_t n, size_t by
     size_t need = bytes * (size_t)n;
     if (k->host && k->host_bytes < need) sw_ckpt_free(g);
     if (!k->host) {
+        /* Page-locking more than the machine has gets the process killed
+         * rather than an error: ask first, leaving a margin for the rest. */
+        size_t avail = 0, total = 0;
+        if (sw_device_meminfo(ctx, SW_DEV_CPU, &avail, &total) == SW_OK && avail && need > avail / 10 * 9)
+            return sw_err(ctx, SW_ENOMEM,
+                          "train: offloaded checkpoints need %.1f GiB of host memory, %.1f GiB is available",
+                          need / 1073741824.0, avail / 1073741824.0);
         /* Accounted as host activations, so the cell report shows where the
          * checkpoints went; page-locked so the copies run at full speed and
          * asynchronously. */
@@ -78,7 +86,11 @@ sw_status sw_ckpt_setup(sw_ctx *ctx, sw_gpu *g, int layout, int64_t n, size_t by
             sw_mem_free(SW_DEV_CPU, SW_MEM_ACTIVATIONS, k->host, need);
             k->host = NULL;
             k->host_bytes = 0;
-            return sw_err_prefix(ctx, "train: pinning %.1f MiB for offloaded checkpoints", need / 1048576.0);
+            /* a resource limit like any other out-of-memory */
+            char why[200];
+            snprintf(why, sizeof why, "%s", ctx->msg);
+            return sw_err(ctx, SW_ENOMEM, "train: pinning %.1f GiB of host memory for offloaded checkpoints: %s",
+                          need / 1073741824.0, why);
         }
 #endif
     }
