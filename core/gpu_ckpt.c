@@ -87,8 +87,8 @@ sw_status sw_ckpt_setup(sw_ctx *ctx, sw_gpu *g, int layout, int64_t n, size_t by
             k->host = NULL;
             k->host_bytes = 0;
             /* a resource limit like any other out-of-memory */
-            char why[200];
-            snprintf(why, sizeof why, "%s", ctx->msg);
+            char why[sizeof ctx->msg];
+            memcpy(why, ctx->msg, sizeof why);
             return sw_err(ctx, SW_ENOMEM, "train: pinning %.1f GiB of host memory for offloaded checkpoints: %s",
                           need / 1073741824.0, why);
         }
