@@ -9,6 +9,9 @@
 
 enum { GW_BF16 = 0, GW_NF4, GW_BLOCKS };
 
+struct sw_gpu_graph_cache; /* core/gpu_graph.c */
+struct sw_gpu_prof;   /* core/gpu_profile.c */
+
 /* A frozen projection on the device. */
 typedef struct gweight {
     int kind;
@@ -66,6 +69,12 @@ struct sw_gpu {
     size_t act_bytes;
     int64_t cap_T, cap_len;
     bool cap_bwd, cap_ckpt;
+
+    /* recorded steps (gpu_graph.c) and the profiler attached (gpu_profile.c);
+     * ops is then the profiler's table and the profiler keeps the real one */
+    bool graphs_on;
+    struct sw_gpu_graph_cache *graphs;
+    struct sw_gpu_prof *prof;
 };
 
 /* Memory helpers on the engine's device (accounted by category). */
@@ -82,5 +91,13 @@ sw_status sw_gpu_sync(sw_ctx *ctx, sw_gpu *g);
 sw_status sw_gpu_weight(sw_ctx *ctx, sw_gpu *g, const gweight *w, const sw_bf16 **out);
 
 void sw_gpu_free_activations(sw_gpu *g);
+
+/* Timing of the engine's own copies (gpu_profile.c): begin returns a token
+ * for end, -1 when no profiler is attached (end then does nothing). */
+enum { GP_COPY = 0, GP_ZERO, GP_UPLOAD, GP_FETCH };
+int  sw_gpu_prof_begin(sw_gpu *g, int what);
+void sw_gpu_prof_end(sw_gpu *g, int token);
+/* The engine is going away: forget it (its profiler may live on). */
+void sw_gpu_prof_forget(sw_gpu *g);
 
 #endif
