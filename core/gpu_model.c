@@ -25,7 +25,8 @@ static sw_status move(sw_ctx *ctx, sw_gpu *g, int what, sw_device dd, void *dst,
                       size_t bytes) {
     if (!bytes) return SW_OK;
     int tok = sw_gpu_prof_begin(g, what);
-    sw_status st = what == GP_ZERO ? sw_device_memset0(ctx, dd, dst, bytes) : sw_device_memcpy(ctx, dd, dst, sd, src, bytes);
+    sw_status st = what == GP_ZERO ? sw_device_memset0(ctx, dd, dst, bytes)
+                                   : sw_device_memcpy(ctx, dd, dst, sd, src, bytes);
     sw_gpu_prof_end(g, tok);
     return st;
 }

@@ -194,7 +194,9 @@ static int gemm_bucket(const sw_gpu_prof *P, const void *A, const void *B, const
     return B_gemm;
 }
 
-static int dequant_bucket(sw_dtype t) { return (int)t >= 0 && t < SW_DTYPE_COUNT ? B_dequant0 + (int)t : B_dequant_bf16; }
+static int dequant_bucket(sw_dtype t) {
+    return (int)t >= 0 && t < SW_DTYPE_COUNT ? B_dequant0 + (int)t : B_dequant_bf16;
+}
 
 #define ARGS_gemm (ctx, dev, ta, tb, M, N, K, alpha, A, ab_t, lda, B, ldb, beta, C, c_t, ldc)
 #define ARGS_dequant_bf16 (ctx, dev, dst, src, t, n)
@@ -363,7 +365,9 @@ static int ranked(const sw_gpu_prof *p, int *order) {
 
 void sw_gpu_prof_print(const sw_gpu_prof *p, FILE *f) {
     double k = p->steps ? 1.0 / (double)p->steps : 0, wall = p->wall_ms * k, busy = p->busy_ms * k;
-    fprintf(f, "profile: %lld steps; per step: wall %.2f ms, ops %.2f ms (busy %.1f%%), idle %.2f ms, device span %.2f ms\n",
+    fprintf(f,
+            "profile: %lld steps; per step: wall %.2f ms, ops %.2f ms (busy %.1f%%), idle %.2f ms, "
+            "device span %.2f ms\n",
             (long long)p->steps, wall, busy, wall > 0 ? 100.0 * busy / wall : 0.0, wall - busy, p->span_ms * k);
     fprintf(f, "  %-20s %10s %7s %10s %10s\n", "op", "ms/step", "%wall", "calls/step", "us/call");
     int order[B_COUNT], n = ranked(p, order);

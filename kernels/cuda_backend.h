@@ -34,7 +34,6 @@ sw_status sw_cuda_sync(sw_ctx *ctx, int dev);
  * (an error when the capture was invalidated), without it discards it. */
 sw_status sw_cuda_capture_begin(sw_ctx *ctx, int dev);
 sw_status sw_cuda_capture_end(sw_ctx *ctx, int dev, bool keep, void **exec);
-bool      sw_cuda_capturing(int dev);
 sw_status sw_cuda_graph_launch(sw_ctx *ctx, int dev, void *exec);
 void      sw_cuda_graph_free(int dev, void *exec);
 

@@ -64,16 +64,6 @@ extern "C" sw_status sw_cuda_capture_end(sw_ctx *ctx, int dev, bool keep, void *
     return SW_OK;
 }
 
-extern "C" bool sw_cuda_capturing(int dev) {
-    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-    cudaStream_t s = stream_of(dev);
-    if (!s || cudaStreamIsCapturing(s, &cs) != cudaSuccess) {
-        cudaGetLastError();
-        return false;
-    }
-    return cs != cudaStreamCaptureStatusNone;
-}
-
 extern "C" sw_status sw_cuda_graph_launch(sw_ctx *ctx, int dev, void *exec) {
     if (sw_cuda_usable(ctx, dev)) return ctx->status;
     SW_CUDA_CHECK(ctx, dev, cudaSetDevice(dev));

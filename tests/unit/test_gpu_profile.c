@@ -65,7 +65,8 @@ static void run_case(int dev) {
     for (int64_t i = 0; i < NL; i++) /* B non-zero so every gradient flows */
         for (int t = 0; t < SW_LORA_NTARGETS; t++) {
             float *B = sw_tensor_data(l->pairs[i][t].B);
-            for (int64_t k = 0; k < sw_tensor_numel(l->pairs[i][t].B); k++) B[k] = 0.01f * (float)((k * 7 + t) % 11 - 5);
+            for (int64_t k = 0; k < sw_tensor_numel(l->pairs[i][t].B); k++)
+                B[k] = 0.01f * (float)((k * 7 + t) % 11 - 5);
         }
     CHECK_EQ_INT(sw_gpu_set_lora(&ctx, g, l), SW_OK);
     int32_t ids[T];
@@ -160,8 +161,8 @@ static void run_case(int dev) {
     sw_gpu_prof_free(p2);
     sw_lora_free(l);
     sw_model_free(host);
-    fprintf(stderr, "%-8s profile: %lld frozen GEMMs, busy %.2f of %.2f ms\n", dev == SW_GPU_EMULATE ? "emulated" : "cuda",
-            (long long)frozen, s.busy_ms, s.wall_ms);
+    fprintf(stderr, "%-8s profile: %lld frozen GEMMs, busy %.2f of %.2f ms\n",
+            dev == SW_GPU_EMULATE ? "emulated" : "cuda", (long long)frozen, s.busy_ms, s.wall_ms);
 }
 
 int main(void) {
