@@ -7,6 +7,12 @@
  *   bench_gpu_train --gemm            (the measured bf16 GEMM rate, for MFU)
  *   bench_gpu_train --shape llama3-8b --batch 1 --seq 131072 --weights nf4 --ckpt 1 --offload 1 --steps 1 --warm 0
  *   bench_gpu_train --max-context --shape llama3-8b --weights nf4 --limit-gib 80 [--offload 1]
+ *   bench_gpu_train --profile 1       (per-op times of the timed steps: a table on stderr,
+ *                                      "profile" in the JSON; no CUDA graphs while profiling)
+ *   bench_gpu_train --graphs 0|1      (CUDA graphs of the step; default: on unless
+ *                                      STEPWISE_CUDA_GRAPHS=0)
+ *   bench_gpu_train --emulate 1 --shape tiny --batch 2 --seq 64 --profile 1
+ *                                     (the harness on the emulated device: no GPU needed)
  *
  * Prints one JSON object per run on stdout: median step time, tokens/s,
  * peak device memory (the accounting allocator's peak and the driver's
@@ -21,6 +27,7 @@
 #include "core/device.h"
 #include "core/gpu.h"
 #include "core/interrupt.h"
+#include "core/gpu_profile.h"
 #include "core/lora.h"
 #include "core/mem.h"
 #include "core/model.h"
@@ -40,7 +47,10 @@ static int shape_config(const char *name, sw_model_config *c) {
     c->max_pos = 1 << 20;
     c->rms_eps = 1e-6;
     c->bos_id = c->pad_id = -1;
-    if (!strcmp(name, "smollm2-135m")) {
+    if (!strcmp(name, "tiny")) { /* for --emulate: checks the harness, measures nothing */
+        c->hidden = 64, c->intermediate = 128, c->n_layers = 2, c->n_heads = 4, c->n_kv_heads = 2;
+        c->vocab = 96, c->tie_embeddings = true, c->rope_theta = 10000;
+    } else if (!strcmp(name, "smollm2-135m")) {
         c->hidden = 576, c->intermediate = 1536, c->n_layers = 30, c->n_heads = 9, c->n_kv_heads = 3;
         c->vocab = 49152, c->tie_embeddings = true, c->rope_theta = 100000;
     } else if (!strcmp(name, "qwen2.5-1.5b-like")) {
@@ -100,24 +110,31 @@ static int gemm_rate(sw_ctx *ctx) {
 
 typedef struct result {
     double step_s, tok_s, loss, peak_acc, peak_drv;
+    sw_gpu_graph_stats graphs;
+    char why[256]; /* graphs.why points here: the engine is gone by then */
     int ok;
 } result;
 
+/* graphs: -1 the engine's default, else off/on. prof: times the steps after
+ * the warm-up when given. */
+static int emulate; /* --emulate: the engine on the host (SW_GPU_EMULATE) */
+
 static result run(sw_ctx *ctx, const sw_model_config *cfg, int64_t batch, int64_t seq, int nf4, int ckpt, int offload,
-                  int steps, int warm, int quiet) {
+                  int steps, int warm, int quiet, int graphs, sw_gpu_prof *prof) {
     result R = {0};
-    sw_device d = SW_DEV_CUDA(0);
+    sw_device d = emulate ? SW_DEV_CPU : SW_DEV_CUDA(0);
     size_t free0, total;
     sw_device_meminfo(ctx, d, &free0, &total);
     sw_mem_reset_peak(d, 0);
-    sw_gpu_opts go = {.weights = nf4 ? SW_GPU_W_NF4 : SW_GPU_W_BF16, .seed = 1};
+    sw_gpu_opts go = {.weights = nf4 ? SW_GPU_W_NF4 : SW_GPU_W_BF16, .seed = 1,
+                      .graphs = graphs < 0 ? SW_GPU_GRAPHS_AUTO : graphs ? SW_GPU_GRAPHS_ON : SW_GPU_GRAPHS_OFF};
     sw_gpu *g = NULL;
     sw_model *host = NULL;
     sw_lora *l = NULL;
     int64_t T = batch * seq;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)T);
     int64_t *starts = malloc(sizeof(int64_t) * (size_t)(batch + 1));
-    if (sw_gpu_new_random(ctx, cfg, 0, &go, &g) || sw_model_new(ctx, cfg, &host)) goto fail;
+    if (sw_gpu_new_random(ctx, cfg, emulate ? SW_GPU_EMULATE : 0, &go, &g) || sw_model_new(ctx, cfg, &host)) goto fail;
     sw_lora_opts lo = {.r = 16, .alpha = 16, .targets = 0x7f, .init = SW_LORA_INIT_PEFT, .seed = 3407};
     if (sw_lora_new(ctx, host, &lo, &l) || sw_gpu_set_lora(ctx, g, l)) goto fail;
     /* like the HF script: the peak counts from here (model made, optimizer ready), not the random init */
@@ -134,6 +151,7 @@ static result run(sw_ctx *ctx, const sw_model_config *cfg, int64_t batch, int64_
     sw_optim_opts oo = {.kind = SW_OPTIM_ADAMW, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
     double *times = calloc((size_t)steps, sizeof(double));
     for (int i = 0; i < steps + warm; i++) {
+        if (prof && i == warm && sw_gpu_prof_attach(ctx, g, prof)) goto fail;
         double t0 = now(), loss, norm;
         int64_t n;
         if (sw_gpu_zero_grad(ctx, g) || sw_gpu_train_batch(ctx, g, &sb, &to, &loss, &n) ||
@@ -142,6 +160,7 @@ static result run(sw_ctx *ctx, const sw_model_config *cfg, int64_t batch, int64_
         float coef = (float)(0.3 / (norm + 1e-6));
         if (sw_gpu_optim_update(ctx, g, &oo, 2e-4, coef < 1 ? coef : 1.0f) || sw_device_sync(ctx, d)) goto fail;
         if (i >= warm) times[i - warm] = now() - t0;
+        if (prof && i >= warm && sw_gpu_prof_collect(ctx, prof, times[i - warm])) goto fail;
         R.loss = loss / (double)n;
         if (!quiet) fprintf(stderr, "  step %d: %.3f s, loss %.4f, grad norm %.3f\n", i, now() - t0, R.loss, norm);
     }
@@ -151,6 +170,10 @@ static result run(sw_ctx *ctx, const sw_model_config *cfg, int64_t batch, int64_
                 double t = times[i];
                 times[i] = times[j], times[j] = t;
             }
+    if (prof) sw_gpu_prof_detach(g);
+    sw_gpu_graph_info(g, &R.graphs);
+    snprintf(R.why, sizeof R.why, "%s", R.graphs.why);
+    R.graphs.why = R.why;
     R.step_s = times[steps / 2];
     free(times);
     R.tok_s = (double)T / R.step_s;
@@ -244,7 +267,7 @@ static int max_context(sw_ctx *ctx, const sw_model_config *cfg, const char *shap
 int main(int argc, char **argv) {
     const char *shape = "smollm2-135m", *weights = "bf16";
     int64_t batch = 8, seq = 2048;
-    int ckpt = 0, offload = 0, steps = 6, warm = 2, do_gemm = 0, max_ctx = 0;
+    int ckpt = 0, offload = 0, steps = 6, warm = 2, do_gemm = 0, max_ctx = 0, profile = 0, graphs = -1;
     double limit_gib = 80;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
@@ -257,11 +280,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--steps")) steps = atoi(v), i++;
         else if (!strcmp(a, "--warm")) warm = atoi(v), i++;
         else if (!strcmp(a, "--limit-gib")) limit_gib = atof(v), i++;
+        else if (!strcmp(a, "--profile")) profile = atoi(v), i++;
+        else if (!strcmp(a, "--graphs")) graphs = atoi(v) != 0, i++;
+        else if (!strcmp(a, "--emulate")) emulate = atoi(v), i++;
         else if (!strcmp(a, "--gemm")) do_gemm = 1;
         else if (!strcmp(a, "--max-context")) max_ctx = 1;
         else return fprintf(stderr, "bench_gpu_train: unknown argument %s\n", a), 2;
     }
-    if (sw_device_cuda_count() < 1) return fprintf(stderr, "bench_gpu_train: no CUDA device\n"), 77;
+    if (profile) graphs = 0; /* profiling times single launches: no graphs, in the warm-up either */
+    if (!emulate && sw_device_cuda_count() < 1) return fprintf(stderr, "bench_gpu_train: no CUDA device\n"), 77;
     sw_ctx ctx;
     sw_ctx_init(&ctx);
     if (do_gemm) return gemm_rate(&ctx);
@@ -269,11 +296,26 @@ int main(int argc, char **argv) {
     if (shape_config(shape, &cfg)) return fprintf(stderr, "bench_gpu_train: unknown shape %s\n", shape), 2;
     int nf4 = !strcmp(weights, "nf4");
     if (max_ctx) return max_context(&ctx, &cfg, shape, weights, nf4, offload, limit_gib);
-    result r = run(&ctx, &cfg, batch, seq, nf4, ckpt, offload, steps, warm, 0);
-    if (!r.ok) return 1;
+    sw_gpu_prof *prof = NULL;
+    if (profile && sw_gpu_prof_new(&ctx, &prof)) return fprintf(stderr, "%s\n", ctx.msg), 1;
+    result r = run(&ctx, &cfg, batch, seq, nf4, ckpt, offload, steps, warm, 0, graphs, prof);
+    if (!r.ok) {
+        sw_gpu_prof_free(prof);
+        return 1;
+    }
+    if (r.graphs.failed) fprintf(stderr, "CUDA graphs turned off: %s\n", r.graphs.why);
     printf("{\"shape\": \"%s\", \"weights\": \"%s\", \"bs\": %lld, \"seq\": %lld, \"ckpt\": %s, \"offload\": %s, \"step_s\": %.4f, "
-           "\"tok_s\": %.1f, \"peak_gib\": %.2f, \"driver_gib\": %.2f, \"gflop_per_token\": %.2f, \"loss\": %.4f}\n",
+           "\"tok_s\": %.1f, \"peak_gib\": %.2f, \"driver_gib\": %.2f, \"gflop_per_token\": %.2f, \"loss\": %.4f, "
+           "\"graphs\": %s, \"graphs_recorded\": %lld, \"graphs_replayed\": %lld, \"graphs_failed\": %lld",
            shape, weights, (long long)batch, (long long)seq, ckpt ? "true" : "false", offload ? "true" : "false", r.step_s, r.tok_s, r.peak_acc,
-           r.peak_drv, flops_per_token(&cfg, seq, ckpt) / 1e9, r.loss);
+           r.peak_drv, flops_per_token(&cfg, seq, ckpt) / 1e9, r.loss, r.graphs.enabled ? "true" : "false",
+           (long long)r.graphs.captured, (long long)r.graphs.replayed, (long long)r.graphs.failed);
+    if (prof) {
+        printf(", \"profile\": ");
+        sw_gpu_prof_json(prof, stdout);
+        sw_gpu_prof_print(prof, stderr);
+        sw_gpu_prof_free(prof);
+    }
+    printf("}\n");
     return 0;
 }

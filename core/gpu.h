@@ -41,9 +41,20 @@ typedef enum sw_gpu_weights {
     SW_GPU_W_NF4            /* float weights quantized to NF4 on the device */
 } sw_gpu_weights;
 
+/* CUDA graphs for the training step (core/gpu_graph.c): the second call of
+ * a batch shape records the step's launches into a graph, later calls of
+ * that shape replay it with one launch. AUTO: on for a CUDA device unless
+ * the environment says STEPWISE_CUDA_GRAPHS=0. The emulated device has none. */
+typedef enum sw_gpu_graphs {
+    SW_GPU_GRAPHS_AUTO = 0,
+    SW_GPU_GRAPHS_ON,
+    SW_GPU_GRAPHS_OFF
+} sw_gpu_graphs;
+
 typedef struct sw_gpu_opts {
     sw_gpu_weights weights;
     uint64_t seed;          /* random weights only */
+    sw_gpu_graphs graphs;
 } sw_gpu_opts;
 
 typedef struct sw_gpu sw_gpu;
@@ -84,6 +95,19 @@ sw_status sw_gpu_download_optim(sw_ctx *ctx, sw_gpu *g, sw_optim *opt);
 sw_status sw_gpu_upload_optim(sw_ctx *ctx, sw_gpu *g, const sw_optim *opt);
 /* Updates applied so far (for resuming: set from the host optimizer). */
 int64_t   sw_gpu_optim_step(const sw_gpu *g);
+
+/* Turn CUDA graphs on or off for later steps (off frees the recorded ones;
+ * on also retries after a capture that failed). No effect when emulated. */
+void      sw_gpu_set_graphs(sw_gpu *g, bool on);
+/* Whether steps may use graphs now, and what they did so far: graphs
+ * recorded, steps replayed from one, captures that failed (the step then ran
+ * directly and graphs stay off; why: the last failure's message or ""). */
+typedef struct sw_gpu_graph_stats {
+    bool enabled;
+    int64_t captured, replayed, failed;
+    const char *why;
+} sw_gpu_graph_stats;
+void      sw_gpu_graph_info(const sw_gpu *g, sw_gpu_graph_stats *s);
 
 /* Where it lives (SW_DEV_CPU when emulated). */
 sw_device sw_gpu_device(const sw_gpu *g);

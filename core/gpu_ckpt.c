@@ -21,6 +21,9 @@
 #include <string.h>
 
 #include "gpu_internal.h"
+#ifdef SW_HAVE_CUDA
+#include "../kernels/cuda_backend.h"
+#endif
 
 #define RING 2
 
@@ -63,7 +66,6 @@ sw_status sw_ckpt_setup(sw_ctx *ctx, sw_gpu *g, int layout, int64_t n, size_t by
     k->n = n;
     k->bytes = bytes;
     k->dev_slots = slots;
-    for (int s = 0; s < RING; s++) k->occupant[s] = -1;
     if (layout != SW_CKPT_OFFLOAD) return SW_OK;
     size_t need = bytes * (size_t)n;
     if (k->host && k->host_bytes < need) sw_ckpt_free(g);
@@ -106,14 +108,19 @@ sw_status sw_ckpt_setup(sw_ctx *ctx, sw_gpu *g, int layout, int64_t n, size_t by
         k->n_events = n;
 #ifdef SW_HAVE_CUDA
         for (int64_t i = 0; on_cuda(g) && i < n; i++)
-            if (sw_cuda_event_new(ctx, g->dev, &k->saved[i]) || sw_cuda_event_new(ctx, g->dev, &k->loaded[i])) {
+            if (sw_cuda_sync_event_new(ctx, g->dev, &k->saved[i]) || sw_cuda_sync_event_new(ctx, g->dev, &k->loaded[i])) {
                 events_free(g);
                 return ctx->status;
             }
 #endif
     }
-    memset(k->state, 0, (size_t)n);
     return SW_OK;
+}
+
+void sw_ckpt_begin(sw_gpu *g) {
+    gckpt *k = &g->ck;
+    for (int s = 0; s < RING; s++) k->occupant[s] = -1;
+    if (k->state) memset(k->state, 0, (size_t)k->n_events);
 }
 
 sw_bf16 *sw_ckpt_at(const sw_gpu *g, int64_t i) {

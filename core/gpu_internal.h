@@ -9,6 +9,9 @@
 
 enum { GW_BF16 = 0, GW_NF4, GW_BLOCKS };
 
+struct sw_gpu_graph_cache; /* core/gpu_graph.c */
+struct sw_gpu_prof;   /* core/gpu_profile.c */
+
 /* A frozen projection on the device. */
 typedef struct gweight {
     int kind;
@@ -83,6 +86,12 @@ struct sw_gpu {
     bool cap_bwd, cap_ckpt;
     gckpt ck;
     int64_t mlp_rows;       /* row chunk of the MLP with recompute; 0: the default */
+
+    /* recorded steps (gpu_graph.c) and the profiler attached (gpu_profile.c);
+     * ops is then the profiler's table and the profiler keeps the real one */
+    bool graphs_on;
+    struct sw_gpu_graph_cache *graphs;
+    struct sw_gpu_prof *prof;
 };
 
 /* Memory helpers on the engine's device (accounted by category). */
@@ -105,11 +114,19 @@ void sw_gpu_free_activations(sw_gpu *g);
  * around writing and reading them. */
 size_t    sw_ckpt_device_slots(int layout, int64_t n);
 sw_status sw_ckpt_setup(sw_ctx *ctx, sw_gpu *g, int layout, int64_t n, size_t bytes, sw_bf16 *slots);
+void      sw_ckpt_begin(sw_gpu *g); /* at the start of each step */
 sw_bf16  *sw_ckpt_at(const sw_gpu *g, int64_t i);
 sw_status sw_ckpt_before_write(sw_ctx *ctx, sw_gpu *g, int64_t i);
 sw_status sw_ckpt_after_write(sw_ctx *ctx, sw_gpu *g, int64_t i);
 sw_status sw_ckpt_prefetch(sw_ctx *ctx, sw_gpu *g, int64_t i);
 sw_status sw_ckpt_need(sw_ctx *ctx, sw_gpu *g, int64_t i);
 void      sw_ckpt_free(sw_gpu *g);
+/* Timing of the engine's own copies (gpu_profile.c): begin returns a token
+ * for end, -1 when no profiler is attached (end then does nothing). */
+enum { GP_COPY = 0, GP_ZERO, GP_UPLOAD, GP_FETCH };
+int  sw_gpu_prof_begin(sw_gpu *g, int what);
+void sw_gpu_prof_end(sw_gpu *g, int token);
+/* The engine is going away: forget it (its profiler may live on). */
+void sw_gpu_prof_forget(sw_gpu *g);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../kernels/ops.h"
+#include "gpu_graph.h"
 #include "gpu_internal.h"
 
 const int sw_gpu_group_of[SW_LORA_NTARGETS] = {GG_QKV, GG_QKV, GG_QKV, GG_O, GG_GU, GG_GU, GG_DOWN};
@@ -22,6 +23,8 @@ static void target_shape(const sw_gpu *g, int t, int64_t *out, int64_t *in) {
 }
 
 static void free_lora(sw_gpu *g) {
+    /* recorded steps point at these arrays and follow this layout */
+    sw_gpu_graphs_clear(g);
     size_t n = sizeof(float) * (size_t)g->n_param;
     sw_gpu_release(g, SW_MEM_ADAPTERS, g->p, n);
     sw_gpu_release(g, SW_MEM_ADAPTERS, g->pb, sizeof(sw_bf16) * (size_t)g->n_param);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../kernels/ops.h"
+#include "gpu_graph.h"
 #include "gpu_internal.h"
 
 /* ------------------------------------------------------------ memory */
@@ -19,20 +20,31 @@ void sw_gpu_release(sw_gpu *g, sw_mem_cat c, void *p, size_t bytes) {
     if (p) sw_mem_free(g->mdev, c, p, bytes ? bytes : 16);
 }
 
+/* The engine's copies and memsets, timed when a profiler is attached. */
+static sw_status move(sw_ctx *ctx, sw_gpu *g, int what, sw_device dd, void *dst, sw_device sd, const void *src,
+                      size_t bytes) {
+    if (!bytes) return SW_OK;
+    int tok = sw_gpu_prof_begin(g, what);
+    sw_status st = what == GP_ZERO ? sw_device_memset0(ctx, dd, dst, bytes)
+                                   : sw_device_memcpy(ctx, dd, dst, sd, src, bytes);
+    sw_gpu_prof_end(g, tok);
+    return st;
+}
+
 sw_status sw_gpu_upload(sw_ctx *ctx, sw_gpu *g, void *dst, const void *src, size_t bytes) {
-    return bytes ? sw_device_memcpy(ctx, g->mdev, dst, SW_DEV_CPU, src, bytes) : SW_OK;
+    return move(ctx, g, GP_UPLOAD, g->mdev, dst, SW_DEV_CPU, src, bytes);
 }
 
 sw_status sw_gpu_fetch(sw_ctx *ctx, sw_gpu *g, void *dst, const void *src, size_t bytes) {
-    return bytes ? sw_device_memcpy(ctx, SW_DEV_CPU, dst, g->mdev, src, bytes) : SW_OK;
+    return move(ctx, g, GP_FETCH, SW_DEV_CPU, dst, g->mdev, src, bytes);
 }
 
 sw_status sw_gpu_copy(sw_ctx *ctx, sw_gpu *g, void *dst, const void *src, size_t bytes) {
-    return bytes ? sw_device_memcpy(ctx, g->mdev, dst, g->mdev, src, bytes) : SW_OK;
+    return move(ctx, g, GP_COPY, g->mdev, dst, g->mdev, src, bytes);
 }
 
 sw_status sw_gpu_zero(sw_ctx *ctx, sw_gpu *g, void *p, size_t bytes) {
-    return bytes ? sw_device_memset0(ctx, g->mdev, p, bytes) : SW_OK;
+    return move(ctx, g, GP_ZERO, g->mdev, p, g->mdev, NULL, bytes);
 }
 
 sw_status sw_gpu_sync(sw_ctx *ctx, sw_gpu *g) { return sw_device_sync(ctx, g->mdev); }
@@ -148,7 +160,7 @@ static sw_status upload_f32(sw_ctx *ctx, sw_gpu *g, float **out, const float *sr
     return sw_gpu_upload(ctx, g, *out, src, sizeof(float) * (size_t)n);
 }
 
-static sw_status gpu_shell(sw_ctx *ctx, const sw_model_config *cfg, int dev, sw_gpu **out) {
+static sw_status gpu_shell(sw_ctx *ctx, const sw_model_config *cfg, int dev, const sw_gpu_opts *o, sw_gpu **out) {
     *out = NULL;
     if (dev != SW_GPU_EMULATE) {
 #ifdef SW_HAVE_CUDA
@@ -173,6 +185,7 @@ static sw_status gpu_shell(sw_ctx *ctx, const sw_model_config *cfg, int dev, sw_
 #else
     g->ops = &sw_gpu_ops_emu;
 #endif
+    g->graphs_on = sw_gpu_graphs_default(dev, o->graphs);
     *out = g;
     return SW_OK;
 }
@@ -188,7 +201,7 @@ sw_status sw_gpu_new(sw_ctx *ctx, const sw_model *m, int dev, const sw_gpu_opts 
     sw_gpu_opts dflt = {0};
     if (!o) o = &dflt;
     sw_gpu *g;
-    if (gpu_shell(ctx, cfg, dev, &g)) return ctx->status;
+    if (gpu_shell(ctx, cfg, dev, o, &g)) return ctx->status;
     const int64_t C = cfg->hidden, D = cfg->head_dim;
     sw_status st = upload_table(ctx, g, &g->embed, m->embed, cfg->vocab, C);
     if (!st) {
@@ -258,7 +271,7 @@ sw_status sw_gpu_new_random(sw_ctx *ctx, const sw_model_config *cfg, int dev, co
     sw_gpu_opts dflt = {0};
     if (!o) o = &dflt;
     sw_gpu *g;
-    if (gpu_shell(ctx, cfg, dev, &g)) return ctx->status;
+    if (gpu_shell(ctx, cfg, dev, o, &g)) return ctx->status;
     const int64_t C = cfg->hidden, D = cfg->head_dim, V = cfg->vocab, FF = cfg->intermediate;
     const int64_t QD = cfg->n_heads * D, KVD = cfg->n_kv_heads * D;
     bool nf4 = o->weights == SW_GPU_W_NF4;
@@ -302,6 +315,8 @@ sw_status sw_gpu_new_random(sw_ctx *ctx, const sw_model_config *cfg, int dev, co
 
 void sw_gpu_free(sw_gpu *g) {
     if (!g) return;
+    sw_gpu_prof_forget(g);
+    sw_gpu_graphs_free(g);
     sw_gpu_free_activations(g);
     const sw_model_config *cfg = &g->cfg;
     const int64_t C = cfg->hidden, D = cfg->head_dim, V = cfg->vocab;

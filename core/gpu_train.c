@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_graph.h"
 #include "gpu_internal.h"
 #include "interrupt.h"
 
@@ -400,6 +401,41 @@ static sw_status head(eng *E, const int32_t *tgt, const sw_train_opts *o) {
 
 /* ------------------------------------------------------------ one batch */
 
+typedef struct step_args {
+    eng *E;
+    const int32_t *tgt;
+    const sw_train_opts *o;
+} step_args;
+
+/* The step after the batch's uploads and before its losses come back:
+ * device work only, so gpu_graph.c may record it into a CUDA graph. */
+static sw_status enqueue_step(void *arg) {
+    const step_args *a = arg;
+    eng *E = a->E;
+    sw_ctx *ctx = E->ctx;
+    gcache *caches = E->caches;
+    const int64_t L = E->g->cfg.n_layers;
+    sw_gpu *g = E->g;
+    sw_ckpt_begin(g); /* a step run again after a failed capture starts afresh */
+    sw_status st = sw_ckpt_before_write(ctx, g, 0);
+    if (!st) st = E->ops->embed(ctx, E->dev, sw_ckpt_at(g, 0), g->embed, E->ids, E->T, E->C);
+    if (!st) st = sw_ckpt_after_write(ctx, g, 0);
+    for (int64_t li = 0; li < L && !st; li++) {
+        st = layer_fwd(E, &caches[E->n_caches > 1 ? li : 0], li, false);
+        if (!st) st = sw_interrupt_check(ctx);
+    }
+    if (!st) st = head(E, a->tgt, a->o);
+    for (int64_t li = L - 1; E->backward && !st && li >= 0; li--) {
+        const gcache *c = &caches[E->n_caches > 1 ? li : 0];
+        st = sw_ckpt_need(ctx, g, li);
+        if (!st) st = sw_ckpt_prefetch(ctx, g, li - 1); /* overlaps this layer */
+        if (E->ckpt && !st) st = layer_fwd(E, c, li, true);
+        if (!st) st = layer_bwd(E, c, li);
+        if (!st) st = sw_interrupt_check(ctx);
+    }
+    return st;
+}
+
 #define LOGIT_CHUNK_BYTES ((size_t)256 << 20)
 #define MLP_ROWS 16384 /* (rows, FF) bf16 x 3 buffers: 1.3 GiB at Llama-3-8B's FF */
 
@@ -466,21 +502,15 @@ sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, cons
             !(st = sw_gpu_upload(ctx, g, E->tgt, tgt, sizeof(int32_t) * (size_t)T)))
             st = sw_gpu_upload(ctx, g, E->cu, cu, sizeof(int32_t) * (size_t)(n_seqs + 1));
     }
-    if (!st) st = sw_ckpt_before_write(ctx, g, 0);
-    if (!st) st = E->ops->embed(ctx, E->dev, sw_ckpt_at(g, 0), g->embed, E->ids, T, E->C);
-    if (!st) st = sw_ckpt_after_write(ctx, g, 0);
-    for (int64_t li = 0; li < L && !st; li++) {
-        st = layer_fwd(E, &caches[E->n_caches > 1 ? li : 0], li, false);
-        if (!st) st = sw_interrupt_check(ctx);
-    }
-    if (!st) st = head(E, tgt, o);
-    for (int64_t li = L - 1; E->backward && !st && li >= 0; li--) {
-        const gcache *c = &caches[E->n_caches > 1 ? li : 0];
-        st = sw_ckpt_need(ctx, g, li);
-        if (!st) st = sw_ckpt_prefetch(ctx, g, li - 1); /* overlaps this layer */
-        if (E->ckpt && !st) st = layer_fwd(E, c, li, true);
-        if (!st) st = layer_bwd(E, c, li);
-        if (!st) st = sw_interrupt_check(ctx);
+    if (!st) {
+        step_args a = {E, tgt, o};
+        sw_gpu_step_shape sh = {.T = T, .maxlen = maxlen, .chunk = E->chunk, .n_seqs = n_seqs,
+                                .backward = E->backward, .ckpt = E->ckpt, .loss_scale = o->loss_scale, .tgt = tgt,
+                                .mlp_rows = E->mlp_rows};
+        /* with logits asked for, the head copies them to the host mid-step;
+         * offloaded checkpoints use a second stream: no graph for either */
+        st = o->logits || E->ck_layout == SW_CKPT_OFFLOAD ? enqueue_step(&a)
+                                                         : sw_gpu_graph_step(ctx, g, &sh, enqueue_step, &a);
     }
     /* the per-row losses come back once, at the end */
     float *rows = st ? NULL : malloc(sizeof(float) * (size_t)T);

@@ -126,8 +126,7 @@ void *sw_cuda_stream(int dev);       /* cudaStream_t the ops run on */
 /* kernels/cuda/side.cu: copies on a second stream, ordered by events. */
 sw_status sw_cuda_pin(sw_ctx *ctx, int dev, void *host, size_t bytes); /* page-lock accounted host memory */
 void      sw_cuda_unpin(int dev, void *host);
-sw_status sw_cuda_event_new(sw_ctx *ctx, int dev, void **ev);
-void      sw_cuda_event_free(int dev, void *ev);
+sw_status sw_cuda_sync_event_new(sw_ctx *ctx, int dev, void **ev); /* no timing; sw_cuda_event_free frees it */
 /* after the op stream's queued work, copy on the side stream, then record done */
 sw_status sw_cuda_side_copy(sw_ctx *ctx, int dev, void *dst, const void *src, size_t bytes, void *done);
 sw_status sw_cuda_wait_event(sw_ctx *ctx, int dev, void *ev); /* the op stream waits for ev */

@@ -273,8 +273,15 @@ cudaError_t launch_bwd(bf16 *dk, bf16 *dv, float *dq_ws, const float *delta, con
                        const bf16 *q, const bf16 *k, const bf16 *v, const int32_t *cu, int n_seqs, int max_len,
                        int T, int window, int Hq, int Hkv, cudaStream_t st) {
     constexpr int smem = bwd_smem_bytes<D>();
-    cudaError_t e = cudaFuncSetAttribute(attn_bwd_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (e != cudaSuccess) return e;
+    /* Raised once per device (see launch_fwd in attention_fwd.cu). */
+    static bool raised[64];
+    int dev = 0;
+    cudaGetDevice(&dev);
+    if (dev < 0 || dev >= 64 || !raised[dev]) {
+        cudaError_t e = cudaFuncSetAttribute(attn_bwd_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        if (e != cudaSuccess) return e;
+        if (dev >= 0 && dev < 64) raised[dev] = true;
+    }
     dim3 grid((max_len + BWD_BN - 1) / BWD_BN, Hkv, n_seqs);
     const float scale = 1.0f / sqrtf((float)D);
     attn_bwd_kernel<D><<<grid, BWD_THREADS, smem, st>>>(dk, dv, dq_ws, delta, dout, lse, q, k, v, cu, T, Hq, Hkv,

@@ -182,8 +182,16 @@ template <int D>
 cudaError_t launch_fwd(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v, const int32_t *cu,
                        int n_seqs, int max_len, int T, int window, int Hq, int Hkv, cudaStream_t st) {
     constexpr int smem = fwd_smem_bytes<D>();
-    cudaError_t e = cudaFuncSetAttribute(attn_fwd_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (e != cudaSuccess) return e;
+    /* Raised once per device: the call may synchronise, and a step recorded
+     * into a CUDA graph (core/gpu_graph.c) should make no such calls. */
+    static bool raised[64];
+    int dev = 0;
+    cudaGetDevice(&dev);
+    if (dev < 0 || dev >= 64 || !raised[dev]) {
+        cudaError_t e = cudaFuncSetAttribute(attn_fwd_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        if (e != cudaSuccess) return e;
+        if (dev >= 0 && dev < 64) raised[dev] = true;
+    }
     dim3 grid((max_len + FWD_BM - 1) / FWD_BM, Hq, n_seqs);
     attn_fwd_kernel<D><<<grid, FWD_THREADS, smem, st>>>(out, lse, q, k, v, cu, T, Hq, Hkv, window,
                                                          LOG2E / sqrtf((float)D));

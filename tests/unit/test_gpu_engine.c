@@ -284,6 +284,89 @@ static void run_case(int dev, bool full, bool nf4, unsigned targets) {
     sw_model_free(m);
 }
 
+/* CUDA graphs (core/gpu_graph.c): two engines of one model step in
+ * lockstep, one direct, one with graphs, through a sequence of batches with
+ * optimizer updates between them; every loss and gradient must be bit for
+ * bit the same (the tiny samples fit one attention tile, so even the
+ * atomics of the attention backward add in one order). The sequence has a
+ * replay with new token values in the same shape (they are read from
+ * device memory, not baked in) and a new shape, which records its own
+ * graph. Emulated: no graphs, and the same results. */
+static void run_graphs(int dev, bool ckpt) {
+    sw_ctx ctx;
+    sw_ctx_init(&ctx);
+    sw_model *m = tiny_model(&ctx, true, false);
+    CHECK(m != NULL);
+    if (!m) return;
+    sw_lora_opts lo = {.r = 4, .alpha = 8, .targets = 0x7f, .init = SW_LORA_INIT_GAUSSIAN, .seed = 5};
+    sw_lora *l;
+    CHECK_EQ_INT(sw_lora_new(&ctx, m, &lo, &l), SW_OK);
+    for (int64_t i = 0; i < NL; i++)
+        for (int t = 0; t < SW_LORA_NTARGETS; t++)
+            fill(sw_tensor_data(l->pairs[i][t].B), sw_tensor_numel(l->pairs[i][t].B), 300 + i * 7 + t, 0.3f);
+    sw_gpu *g[2] = {NULL, NULL};
+    sw_gpu_opts go[2] = {{.graphs = SW_GPU_GRAPHS_OFF}, {.graphs = SW_GPU_GRAPHS_ON}};
+    for (int k = 0; k < 2; k++) {
+        CHECK_EQ_INT(sw_gpu_new(&ctx, m, dev, &go[k], &g[k]), SW_OK);
+        CHECK_EQ_INT(sw_gpu_set_lora(&ctx, g[k], l), SW_OK);
+    }
+    enum { T = 23, T3 = 17 };
+    int32_t ids[3][T];
+    uint64_t s = 21;
+    for (int j = 0; j < 3; j++)
+        for (int i = 0; i < T; i++) ids[j][i] = (int32_t)((frand(&s) + 1) * 0.5 * V) % V;
+    int64_t starts[4] = {0, 9, 10, T}, starts3[3] = {0, 8, T3};
+    sw_seq_batch b1 = {ids[0], NULL, NULL, T, starts, 3}, b2 = {ids[1], NULL, NULL, T, starts, 3},
+                 b3 = {ids[2], NULL, NULL, T3, starts3, 2};
+    const sw_seq_batch *seq[7] = {&b1, &b1, &b1, &b2, &b3, &b3, &b1};
+    int64_t np = flat(l, NULL, false);
+    float *gr[2] = {malloc(sizeof(float) * np), malloc(sizeof(float) * np)};
+    sw_train_opts to = {.backward = true, .checkpointing = ckpt, .loss_scale = 0.05f};
+    sw_optim_opts oo = {.kind = SW_OPTIM_ADAMW, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
+    int same_loss = 0, same_grads = 0;
+    for (int i = 0; i < 7; i++) {
+        double loss[2] = {0, 0};
+        for (int k = 0; k < 2; k++) {
+            int64_t n;
+            CHECK_EQ_INT(sw_gpu_zero_grad(&ctx, g[k]), SW_OK);
+            CHECK_EQ_INT(sw_gpu_train_batch(&ctx, g[k], seq[i], &to, &loss[k], &n), SW_OK);
+            CHECK_EQ_INT(sw_gpu_download(&ctx, g[k], l, true), SW_OK);
+            flat(l, gr[k], true);
+            CHECK_EQ_INT(sw_gpu_optim_update(&ctx, g[k], &oo, 1e-2, 1.0f), SW_OK);
+        }
+        same_loss += loss[0] == loss[1];
+        same_grads += !memcmp(gr[0], gr[1], sizeof(float) * np);
+        if (loss[0] != loss[1] || memcmp(gr[0], gr[1], sizeof(float) * np))
+            fprintf(stderr, "  graphs step %d: loss %.9g vs %.9g, grads rel %.2e\n", i, loss[0], loss[1],
+                    rel(gr[1], gr[0], np));
+    }
+    CHECK_EQ_INT(same_loss, 7);
+    CHECK_EQ_INT(same_grads, 7);
+    sw_gpu_graph_stats st;
+    sw_gpu_graph_info(g[1], &st);
+    fprintf(stderr, "%-8s graphs%s: %lld recorded, %lld replayed, %lld failed%s%s\n",
+            dev == SW_GPU_EMULATE ? "emulated" : "cuda", ckpt ? " (recompute)" : "", (long long)st.captured,
+            (long long)st.replayed, (long long)st.failed, *st.why ? ": " : "", st.why);
+    if (dev == SW_GPU_EMULATE) {
+        CHECK(!st.enabled);
+        CHECK_EQ_INT(st.captured, 0);
+    } else {
+        CHECK(st.enabled);
+        CHECK_EQ_INT(st.failed, 0);
+        CHECK_EQ_INT(st.captured, 2); /* b1 on its second call, b3 on its second */
+        CHECK_EQ_INT(st.replayed, 5); /* b1 x3 (b2 shares its shape), b3 once, b1 again */
+        /* off forgets the graphs */
+        sw_gpu_set_graphs(g[1], false);
+        sw_gpu_graph_info(g[1], &st);
+        CHECK(!st.enabled);
+    }
+    sw_gpu_free(g[0]);
+    sw_gpu_free(g[1]);
+    free(gr[0]), free(gr[1]);
+    sw_lora_free(l);
+    sw_model_free(m);
+}
+
 int main(void) {
     int devs[2] = {SW_GPU_EMULATE, 0};
     int nd = sw_device_cuda_count() > 0 ? 2 : 1;
@@ -292,6 +375,8 @@ int main(void) {
         run_case(devs[d], false, false, 0x7f);
         run_case(devs[d], false, true, 0x7f);
         run_case(devs[d], true, true, (1u << SW_LORA_Q) | (1u << SW_LORA_V) | (1u << SW_LORA_DOWN));
+        run_graphs(devs[d], false);
+        run_graphs(devs[d], true);
     }
     CHECK_DONE();
 }
