@@ -16,6 +16,9 @@ ROWS = ["smollm2-135m:8:2048:0", "smollm2-135m:8:2048:1", "qwen2.5-1.5b-like:4:2
         "llama3-8b:4:2048:1", "llama3-8b:1:2048:1", "llama3-8b:4:2048:0"]
 
 
+PROFILE_ROWS = [("smollm2-135m:8:2048:0", "bf16"), ("llama3-8b:4:2048:1", "nf4"), ("llama3-8b:4:2048:0", "bf16")]
+
+
 def run_json(cmd, timeout):
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -44,6 +47,13 @@ def main():
             ours[w] = run_json([exe, "--shape", shape, "--batch", bs, "--seq", seq, "--ckpt", ck, "--weights", w], 600)
         results["rows"].append({"config": row, "hf": hf, "stepwise": ours})
         print(json.dumps(results["rows"][-1]), flush=True)
+    # where the time goes: per-op timing of the rows whose targets are missed
+    # (the profiler's events add a little host work, and it runs without graphs)
+    results["profiles"] = {}
+    for row, w in PROFILE_ROWS:
+        shape, bs, seq, ck = row.split(":")
+        results["profiles"][f"{row}:{w}"] = run_json([exe, "--shape", shape, "--batch", bs, "--seq", seq, "--ckpt", ck,
+                                                      "--weights", w, "--profile", "1"], 600)
     if long:
         results["max_context"] = run_json([exe, "--max-context", "--shape", "llama3-8b", "--weights", "nf4",
                                            "--offload", "1", "--limit-gib", "80"], 600)
@@ -68,6 +78,14 @@ def main():
             print(f"{r['config']:28} {hf.get('tok_s', 0):9.0f} {hf.get('peak_gib', 0):7.1f} | {w:7} {s['tok_s']:9.0f} "
                   f"{s['peak_gib']:6.1f} {mfu:5.0%} {ratio:5.2f}")
 
+    for name, p in results["profiles"].items():
+        prof = p.get("profile")
+        if not prof:
+            print(f"\nprofile {name}: {p.get('error')}")
+            continue
+        print(f"\nwhere the time goes, {name}: {p['step_s'] * 1e3:.1f} ms/step, GPU busy {prof['busy_pct']:.0f}%")
+        for op, v in list(prof["ops"].items())[:12]:
+            print(f"  {op:22} {v['ms']:9.2f} ms {v['pct']:5.1f}%  {v['calls']:7.0f} calls")
     if long:
         m, ls = results["max_context"], results["long_step"]
         print(f"longest context allocating within 80 GiB (8B NF4, batch 1, offloaded checkpoints): "
