@@ -72,6 +72,8 @@ struct sw_gpu {
     const sw_lora *mirror;    /* the host adapter uploaded last */
     int r;
     float scale;
+    float dropout;            /* LoRA dropout p (0: none) and the adapter's seed for its masks */
+    uint64_t drop_seed;
     glora_layer *ll;
     int64_t n_param;
     float *p, *gr, *m1, *m2;  /* params, gradients, optimizer state (m2: AdamW's v) */

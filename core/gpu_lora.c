@@ -103,13 +103,14 @@ sw_status sw_gpu_set_lora(sw_ctx *ctx, sw_gpu *g, const sw_lora *l) {
     if (l->n_layers != g->cfg.n_layers)
         return sw_err(ctx, SW_EINVAL, "gpu: the adapter has %lld layers, the model %lld", (long long)l->n_layers,
                       (long long)g->cfg.n_layers);
-    if (l->dropout > 0)
-        return sw_err(ctx, SW_EINVAL, "gpu: LoRA dropout %g is not supported on the GPU yet (use dropout = 0)",
-                      l->dropout);
+    if (l->dropout < 0 || l->dropout >= 1)
+        return sw_err(ctx, SW_EINVAL, "gpu: LoRA dropout %g is outside [0, 1)", l->dropout);
     g->ll = calloc((size_t)g->cfg.n_layers, sizeof *g->ll);
     if (!g->ll) return sw_err(ctx, SW_ENOMEM, "gpu: adapter layout");
     g->r = l->r;
     g->scale = l->scale;
+    g->dropout = (float)l->dropout;
+    g->drop_seed = l->seed;
     g->n_param = layout(g, l, g->ll);
     size_t n = sizeof(float) * (size_t)g->n_param;
     float *host = malloc(n ? n : 1);

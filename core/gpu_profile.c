@@ -209,7 +209,7 @@ static int dequant_bucket(sw_dtype t) {
 #define ARGS_swiglu_bwd (ctx, dev, dg, du, da, g, u, n)
 #define ARGS_embed (ctx, dev, out, table, ids, T, C)
 #define ARGS_add_bias (ctx, dev, y, b, T, N, ldy)
-#define ARGS_dropout (ctx, dev, out, x, p, seed, call, which, n)
+#define ARGS_dropout (ctx, dev, out, out_t, add, x, p, seed, call, which, first, n)
 #define ARGS_cross_entropy (ctx, dev, loss, dlogits, logits, target, dscale, rows, V)
 #define ARGS_sumsq (ctx, dev, out, x, n)
 #define ARGS_adamw (ctx, dev, p, g, m, v, n, gscale, lr, beta1, beta2, eps, wd, step)

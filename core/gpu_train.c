@@ -39,6 +39,10 @@ typedef struct eng {
     bool backward, ckpt;
     int ck_layout;           /* gpu_ckpt.c: where the layer inputs live */
     int64_t mlp_rows;        /* the MLP runs over row chunks of this size (g, u, a are that big) */
+    int64_t row0;            /* first row of the call this (view of the) engine covers */
+    bool drop;               /* LoRA dropout in this call (training with p > 0) */
+    uint64_t drop_call;
+    sw_bf16 *xd;             /* dropout(x) of one target, then (dU A) of one target */
     /* carved from g->act */
     sw_bf16 *inputs, *a, *hf; /* inputs: the checkpoint slots */
     gcache *caches;
@@ -126,6 +130,10 @@ static size_t carve(eng *E, char *base) {
         int64_t w = 1;
         for (int k = 0; k < GG_COUNT; k++) w = E->maxw[k] > w ? E->maxw[k] : w;
         E->dU = take(&cv, BF(T * w));
+    }
+    if (E->drop) { /* the widest adapter input: (T, C or QD), or a chunk of (rows, FF) */
+        int64_t wide = T * (E->C > E->QD ? E->C : E->QD);
+        E->xd = take(&cv, BF(wide > E->mlp_rows * E->FF ? wide : E->mlp_rows * E->FF));
 #ifdef SW_HAVE_CUDA
         if (E->dev != SW_GPU_EMULATE) E->ws = take(&cv, sw_attn_bwd_ws_bytes(T, E->Hq, E->Hkv, E->D));
 #endif
@@ -173,12 +181,30 @@ static sw_status frozen_bwd(eng *E, void *dx, sw_dtype dx_t, const sw_bf16 *dy, 
 
 static const glora_layer *lora_of(const eng *E, int64_t li) { return E->g->has_lora ? &E->g->ll[li] : NULL; }
 
-/* U_k (T, n r) = x A_k^T for the stacked As of group k. */
+/* x_d = dropout(x) for target t of layer li into E->xd (core/train.c's
+ * lora_input: the mask is a pure function of the element's place in the
+ * whole call, so a chunk of rows passes where it starts). */
+static sw_status drop_input(eng *E, int64_t li, int t, const sw_bf16 *x, int64_t in) {
+    return E->ops->dropout(E->ctx, E->dev, E->xd, SW_BF16, false, x, E->g->dropout, E->g->drop_seed, E->drop_call,
+                           (uint64_t)(li * SW_LORA_NTARGETS + t), (uint64_t)(E->row0 * in), E->T * in);
+}
+
+/* U_k (T, n r) = x A_k^T for the stacked As of group k; with dropout each
+ * target sees its own mask, so each gets its own GEMM. */
 static sw_status lora_group_fwd(eng *E, const gcache *c, int64_t li, int k, const sw_bf16 *x, int64_t in) {
     const glora_layer *L = lora_of(E, li);
     if (!L || !L->nt[k]) return SW_OK;
-    int64_t w = L->nt[k] * E->g->r;
-    return gemm(E, false, true, E->T, w, in, 1.0f, x, in, E->g->pb + L->offA[k], in, 0.0f, c->U[k], SW_BF16, w);
+    const int64_t r = E->g->r, w = L->nt[k] * r;
+    if (!E->drop)
+        return gemm(E, false, true, E->T, w, in, 1.0f, x, in, E->g->pb + L->offA[k], in, 0.0f, c->U[k], SW_BF16, w);
+    for (int t = 0; t < SW_LORA_NTARGETS; t++) {
+        if (sw_gpu_group_of[t] != k || L->slot[t] < 0) continue;
+        const int64_t s = L->slot[t] * r;
+        CK(drop_input(E, li, t, x, in));
+        CK(gemm(E, false, true, E->T, r, in, 1.0f, E->xd, in, E->g->pb + L->offA[k] + s * in, in, 0.0f, c->U[k] + s,
+                SW_BF16, w));
+    }
+    return SW_OK;
 }
 
 /* y (T, out, stride ldy) += scale U_t B_t^T */
@@ -202,20 +228,40 @@ static sw_status lora_bwd_b(eng *E, const gcache *c, int64_t li, int t, const sw
     return gemm(E, false, false, E->T, r, out, g->scale, dy, ldy, g->pb + L->offB[t], r, 0.0f, E->dU + s, SW_BF16, w);
 }
 
-/* dA_k += dU^T x  (the whole group at once) */
+/* dA_k += dU^T x  (the whole group at once; per target with dropout, whose
+ * masked input is made again) */
 static sw_status lora_grad_a(eng *E, int64_t li, int k, const sw_bf16 *x, int64_t in) {
     const glora_layer *L = lora_of(E, li);
     if (!L || !L->nt[k]) return SW_OK;
-    int64_t w = L->nt[k] * E->g->r;
-    return gemm(E, true, false, w, in, E->T, 1.0f, E->dU, w, x, in, 1.0f, E->g->gr + L->offA[k], SW_F32, in);
+    const int64_t r = E->g->r, w = L->nt[k] * r;
+    if (!E->drop)
+        return gemm(E, true, false, w, in, E->T, 1.0f, E->dU, w, x, in, 1.0f, E->g->gr + L->offA[k], SW_F32, in);
+    for (int t = 0; t < SW_LORA_NTARGETS; t++) {
+        if (sw_gpu_group_of[t] != k || L->slot[t] < 0) continue;
+        const int64_t s = L->slot[t] * r;
+        CK(drop_input(E, li, t, x, in));
+        CK(gemm(E, true, false, r, in, E->T, 1.0f, E->dU + s, w, E->xd, in, 1.0f, E->g->gr + L->offA[k] + s * in,
+                SW_F32, in));
+    }
+    return SW_OK;
 }
 
-/* dx += dU A_k */
+/* dx += dU A_k; with dropout dx += mask * keep * (dU_t A_t) per target */
 static sw_status lora_dx(eng *E, int64_t li, int k, int64_t in, void *dx, sw_dtype dx_t) {
     const glora_layer *L = lora_of(E, li);
     if (!L || !L->nt[k]) return SW_OK;
-    int64_t w = L->nt[k] * E->g->r;
-    return gemm(E, false, false, E->T, in, w, 1.0f, E->dU, w, E->g->pb + L->offA[k], in, 1.0f, dx, dx_t, in);
+    const int64_t r = E->g->r, w = L->nt[k] * r;
+    if (!E->drop)
+        return gemm(E, false, false, E->T, in, w, 1.0f, E->dU, w, E->g->pb + L->offA[k], in, 1.0f, dx, dx_t, in);
+    for (int t = 0; t < SW_LORA_NTARGETS; t++) {
+        if (sw_gpu_group_of[t] != k || L->slot[t] < 0) continue;
+        const int64_t s = L->slot[t] * r;
+        CK(gemm(E, false, false, E->T, in, r, 1.0f, E->dU + s, w, E->g->pb + L->offA[k] + s * in, in, 0.0f, E->xd,
+                SW_BF16, in));
+        CK(E->ops->dropout(E->ctx, E->dev, dx, dx_t, true, E->xd, E->g->dropout, E->g->drop_seed, E->drop_call,
+                           (uint64_t)(li * SW_LORA_NTARGETS + t), (uint64_t)(E->row0 * in), E->T * in));
+    }
+    return SW_OK;
 }
 
 /* ----------------------------------------------------------------- MLP */
@@ -229,6 +275,7 @@ static void rows_view(const eng *E, const gcache *c, int64_t li, int64_t t0, eng
     *V = *E;
     *cv = *c;
     V->T = E->T - t0 < E->mlp_rows ? E->T - t0 : E->mlp_rows;
+    V->row0 = E->row0 + t0;
     V->dh = E->dh + t0 * C;
     if (E->dres_b) V->dres_b = E->dres_b + t0 * C;
     cv->h2 = c->h2 + t0 * C;
@@ -459,6 +506,8 @@ sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, cons
     if (E->backward && !g->has_lora) return sw_err(ctx, SW_EINVAL, "train: no adapter on the device to train");
     E->ckpt = o->checkpointing && E->backward;
     E->ck_layout = !E->backward ? SW_CKPT_RING : E->ckpt && o->offload ? SW_CKPT_OFFLOAD : SW_CKPT_ALL;
+    E->drop = E->backward && g->has_lora && g->dropout > 0; /* dropout only while training, as the CPU */
+    E->drop_call = o->dropout_call;
     const int64_t L = cfg->n_layers;
     E->chunk = (int64_t)(LOGIT_CHUNK_BYTES / (sizeof(float) * (size_t)E->V));
     if (E->chunk < 1) E->chunk = 1;
@@ -508,8 +557,9 @@ sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, cons
                                 .backward = E->backward, .ckpt = E->ckpt, .loss_scale = o->loss_scale, .tgt = tgt,
                                 .mlp_rows = E->mlp_rows};
         /* with logits asked for, the head copies them to the host mid-step;
-         * offloaded checkpoints use a second stream: no graph for either */
-        st = o->logits || E->ck_layout == SW_CKPT_OFFLOAD ? enqueue_step(&a)
+         * offloaded checkpoints use a second stream; dropout's stream moves
+         * every call (a launch argument): no graph for any of them */
+        st = o->logits || E->ck_layout == SW_CKPT_OFFLOAD || E->drop ? enqueue_step(&a)
                                                          : sw_gpu_graph_step(ctx, g, &sh, enqueue_step, &a);
     }
     /* the per-row losses come back once, at the end */

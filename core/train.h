@@ -37,6 +37,8 @@ typedef struct sw_train_opts {
     bool offload;           /* device engine, with checkpointing: keep those inputs in pinned host memory */
     float loss_scale;       /* gradients are of loss_scale * sum of cross-entropies */
     float *logits;          /* optional (T, V) output of every position (tests) */
+    uint64_t dropout_call;  /* device engine: the LoRA dropout stream of this batch (the CPU path reads
+                               the adapter's dropout_calls itself) */
 } sw_train_opts;
 
 /* Checks a batch against cfg (sample bounds, ids and labels in the

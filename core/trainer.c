@@ -130,8 +130,14 @@ static void flat_free(flat *f) {
 /* One micro-batch where the model trains: its GPU copy, or the CPU. */
 static sw_status micro_batch(sw_ctx *ctx, sw_model *m, const sw_seq_batch *s, const sw_train_opts *to, double *ls,
                              int64_t *n) {
-    if (m->gpu && sw_gpu_mirrors(m->gpu, m->lora)) /* the device holds this adapter */
-        return sw_gpu_train_batch(ctx, m->gpu, s, to, ls, n);
+    if (m->gpu && sw_gpu_mirrors(m->gpu, m->lora)) { /* the device holds this adapter */
+        /* the dropout stream advances per training batch, as in core/train.c */
+        sw_train_opts o = *to;
+        o.dropout_call = m->lora->dropout_calls;
+        sw_status st = sw_gpu_train_batch(ctx, m->gpu, s, &o, ls, n);
+        if (!st && o.backward) m->lora->dropout_calls++;
+        return st;
+    }
     return sw_train_batch(ctx, m, s, to, ls, n);
 }
 

@@ -189,6 +189,10 @@ sw_status sw_trainer_restore(sw_ctx *ctx, sw_trainer *tr, const char *dir) {
     tr->cursor.epoch = json_integer_value(ep);
     tr->cursor.index = json_integer_value(ix);
     tr->lora->dropout_calls = (uint64_t)json_integer_value(dc);
+    /* the dropout masks are drawn from the adapter's seed, which PEFT's
+     * files do not carry: without it a resumed run would draw other masks */
+    json_t *aseed = json_object_get(j, "adapter_seed");
+    if (json_is_integer(aseed)) tr->lora->seed = (uint64_t)json_integer_value(aseed);
     /* a model on the GPU trains from the restored adapter and moments */
     if (tr->m->gpu && !(st = sw_gpu_set_lora(ctx, tr->m->gpu, tr->lora))) st = sw_gpu_upload_optim(ctx, tr->m->gpu, tr->opt);
 done:

@@ -67,10 +67,11 @@ typedef uint16_t sw_bf16;
               int64_t C))                                                                                     \
     /* y (T, N, row stride ldy) += b (N) */                                                                   \
     X(add_bias, (sw_ctx *ctx, int dev, sw_bf16 *y, const float *b, int64_t T, int64_t N, int64_t ldy))         \
-    /* LoRA dropout, the same stream as core/train.c's lora_input: element i of (T, in) is zero when          \
-     * hash4(seed, call, li * SW_LORA_NTARGETS + t, i) < p * (2^64-1), else x * 1/(1-p). */                   \
-    X(dropout, (sw_ctx *ctx, int dev, sw_bf16 *out, const sw_bf16 *x, float p, uint64_t seed, uint64_t call,   \
-                uint64_t which, int64_t n))                                                                   \
+    /* LoRA dropout, the same stream as core/train.c's lora_input: element i of x stands for element          \
+     * first + i of (T, in), which is zero when hash4(seed, call, li * SW_LORA_NTARGETS + t, first + i)       \
+     * < p * (2^64-1), else x * 1/(1-p). out is BF16 or F32; add: out += that (the backward's dx). */         \
+    X(dropout, (sw_ctx *ctx, int dev, void *out, sw_dtype out_t, bool add, const sw_bf16 *x, float p,           \
+                uint64_t seed, uint64_t call, uint64_t which, uint64_t first, int64_t n))                     \
     /* Cross-entropy over rows of float32 logits (rows, V): loss[r] = logsumexp(row) - row[target[r]];       \
      * when dlogits != NULL also row r of dlogits = bf16(dscale * (softmax(row) - onehot(target[r]))),        \
      * at dlogits + r*V. A row whose target is outside [0, V) gets loss 0 and a zero gradient row.           \

@@ -185,14 +185,22 @@ sw_status sw_add_bias_emu(sw_ctx *ctx, int dev, sw_bf16 *y, const float *b, int6
     return SW_OK;
 }
 
-sw_status sw_dropout_emu(sw_ctx *ctx, int dev, sw_bf16 *out, const sw_bf16 *x, float p, uint64_t seed, uint64_t call,
-                         uint64_t which, int64_t n) {
-    (void)ctx;
+sw_status sw_dropout_emu(sw_ctx *ctx, int dev, void *out, sw_dtype out_t, bool add, const sw_bf16 *x, float p,
+                         uint64_t seed, uint64_t call, uint64_t which, uint64_t first, int64_t n) {
     DEV_UNUSED;
+    if (out_t != SW_BF16 && out_t != SW_F32) return sw_err(ctx, SW_EINVAL, "dropout: out must be bf16 or f32");
     float keep = (float)(1.0 / (1.0 - p));
     uint64_t cut = (uint64_t)(p * 18446744073709551615.0);
-    for (int64_t i = 0; i < n; i++)
-        out[i] = sw_hash4(seed, call, which, (uint64_t)i) < cut ? 0 : sw_f32_to_bf16(sw_bf16_to_f32(x[i]) * keep);
+    for (int64_t i = 0; i < n; i++) {
+        float v = sw_hash4(seed, call, which, first + (uint64_t)i) < cut ? 0.0f : sw_bf16_to_f32(x[i]) * keep;
+        if (out_t == SW_F32) {
+            float *o = (float *)out + i;
+            *o = add ? *o + v : v;
+        } else {
+            sw_bf16 *o = (sw_bf16 *)out + i;
+            *o = sw_f32_to_bf16(add ? sw_bf16_to_f32(*o) + v : v);
+        }
+    }
     return SW_OK;
 }
 

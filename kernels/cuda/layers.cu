@@ -393,25 +393,27 @@ __device__ __forceinline__ uint64_t hash4(uint64_t a, uint64_t b, uint64_t c, ui
     return x ^ (x >> 32);
 }
 
-struct Dropout {
-    bf16 *out;
+template <typename O, bool ADD> struct Dropout {
+    O *out;
     const bf16 *x;
-    uint64_t seed, call, which, cut;
+    uint64_t seed, call, which, first, cut;
     float keep;
     template <int N> __device__ void run(long long i) const {
         float v[N];
         ldv<N>(x + i, v);
 #pragma unroll
         for (int k = 0; k < N; k++) {
-            uint64_t h = hash4(seed, call, which, (uint64_t)(i + k));
+            uint64_t h = hash4(seed, call, which, first + (uint64_t)(i + k));
             v[k] = h < cut ? 0.0f : v[k] * keep;
+            if (ADD) v[k] += (float)out[i + k];
         }
-        stv<N>(out + i, v);
+#pragma unroll
+        for (int k = 0; k < N; k++) out[i + k] = (O)v[k];
     }
 };
 
-extern "C" sw_status sw_dropout_cuda(sw_ctx *ctx, int dev, sw_bf16 *out, const sw_bf16 *x, float p, uint64_t seed,
-                                     uint64_t call, uint64_t which, int64_t n) {
+extern "C" sw_status sw_dropout_cuda(sw_ctx *ctx, int dev, void *out, sw_dtype out_t, bool add, const sw_bf16 *x,
+                                     float p, uint64_t seed, uint64_t call, uint64_t which, uint64_t first, int64_t n) {
     SW_OP_ENTER(ctx, dev);
     /* keep and cut as lora_input computes them from the (double) dropout;
      * p <= 0 copies, p >= 1 (undefined there) drops everything. */
@@ -424,6 +426,12 @@ extern "C" sw_status sw_dropout_cuda(sw_ctx *ctx, int dev, sw_bf16 *out, const s
         keep = (float)(1.0 / (1.0 - (double)p));
         cut = (uint64_t)((double)p * 18446744073709551615.0);
     }
-    Dropout op{(bf16 *)out, (const bf16 *)x, seed, call, which, cut, keep};
-    return ew_launch(ctx, dev, op, n, al16(out) && al16(x));
+    if (out_t != SW_BF16 && out_t != SW_F32) return sw_err(ctx, SW_EINVAL, "dropout: out must be bf16 or f32");
+    const bool vec = al16(x) && al16(out);
+    if (out_t == SW_F32) {
+        if (add) return ew_launch(ctx, dev, Dropout<float, true>{(float *)out, (const bf16 *)x, seed, call, which, first, cut, keep}, n, vec);
+        return ew_launch(ctx, dev, Dropout<float, false>{(float *)out, (const bf16 *)x, seed, call, which, first, cut, keep}, n, vec);
+    }
+    if (add) return ew_launch(ctx, dev, Dropout<bf16, true>{(bf16 *)out, (const bf16 *)x, seed, call, which, first, cut, keep}, n, vec);
+    return ew_launch(ctx, dev, Dropout<bf16, false>{(bf16 *)out, (const bf16 *)x, seed, call, which, first, cut, keep}, n, vec);
 }

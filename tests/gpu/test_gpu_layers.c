@@ -295,37 +295,45 @@ static uint64_t hash4(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
     return x ^ (x >> 32);
 }
 
-static void test_dropout(int64_t n, float p, int off) {
-    char cs[64];
-    snprintf(cs, sizeof cs, "n=%lld p=%g%s", (long long)n, p, off ? " misaligned" : "");
+/* out (bf16, or f32 with add) = [out +] dropout(x), element i standing for first + i */
+static void test_dropout(int64_t n, float p, int off, sw_dtype out_t, bool add, uint64_t first) {
+    char cs[96];
+    snprintf(cs, sizeof cs, "n=%lld p=%g%s %s%s first=%llu", (long long)n, p, off ? " misaligned" : "",
+             out_t == SW_F32 ? "f32" : "bf16", add ? " add" : "", (unsigned long long)first);
     const uint64_t seed = 1234, call = 7, which = 3 * 7 + 2;
     float *xf = xmalloc(4 * (size_t)n), *ref = xmalloc(4 * (size_t)n), *got = xmalloc(4 * (size_t)n);
-    uint16_t *xh = rand_bf16(xf, n, 1.0f), *oh = xmalloc(2 * (size_t)n);
+    float *base = xmalloc(4 * (size_t)n);
+    uint16_t *xh = rand_bf16(xf, n, 1.0f), *bh = rand_bf16(base, n, 1.0f), *oh = xmalloc(4 * (size_t)n);
     /* lora_input with dropout = (double)p */
     float keep = (float)(1.0 / (1.0 - (double)p));
     uint64_t cut = (uint64_t)((double)p * 18446744073709551615.0);
     int64_t zeros = 0, mism = 0;
     for (int64_t i = 0; i < n; i++) {
-        uint64_t h = hash4(seed, call, which, (uint64_t)i);
-        ref[i] = sw_bf16_to_f32(sw_f32_to_bf16(h < cut ? 0.0f : xf[i] * keep));
+        uint64_t h = hash4(seed, call, which, first + (uint64_t)i);
+        float v = h < cut ? 0.0f : xf[i] * keep;
+        ref[i] = out_t == SW_F32 ? (add ? base[i] + v : v) : sw_bf16_to_f32(sw_f32_to_bf16(add ? base[i] + v : v));
     }
-    size_t bytes = 2 * (size_t)(n + off);
-    uint16_t *dx = dalloc(bytes), *dout = dalloc(bytes);
+    size_t es = out_t == SW_F32 ? 4 : 2;
+    uint16_t *dx = dalloc(2 * (size_t)(n + off));
+    char *dout = dalloc(es * (size_t)(n + off));
     up(dx + off, xh, 2 * (size_t)n);
-    poison(dout, bytes);
-    CHECK_EQ_INT(sw_dropout_cuda(&ctx, 0, dout + off, dx + off, p, seed, call, which, n), SW_OK);
-    down(oh, dout + off, 2 * (size_t)n);
-    bf16_to_f32(got, oh, n);
-    for (int64_t i = 0; i < n; i++) {
+    poison(dout, es * (size_t)(n + off));
+    if (add) up(dout + es * (size_t)off, out_t == SW_F32 ? (void *)base : (void *)bh, es * (size_t)n);
+    CHECK_EQ_INT(sw_dropout_cuda(&ctx, 0, dout + es * (size_t)off, out_t, add, dx + off, p, seed, call, which, first, n),
+                 SW_OK);
+    down(oh, dout + es * (size_t)off, es * (size_t)n);
+    if (out_t == SW_F32) memcpy(got, oh, 4 * (size_t)n);
+    else bf16_to_f32(got, oh, n);
+    for (int64_t i = 0; i < n && !add; i++) {
         zeros += got[i] == 0.0f;
         mism += (got[i] == 0.0f) != (ref[i] == 0.0f);
     }
-    report("dropout", cs, relerr(got, ref, n), TOL_BF16);
+    report("dropout", cs, relerr(got, ref, n), out_t == SW_F32 ? 1e-6 : TOL_BF16);
     fprintf(stderr, "%-14s %-40s dropped %.4f of %lld, %lld mask mismatches\n", "dropout", cs,
             (double)zeros / (double)n, (long long)n, (long long)mism);
     CHECK_EQ_INT(mism, 0);
     dfree(dx), dfree(dout);
-    free(xf), free(ref), free(got), free(xh), free(oh);
+    free(xf), free(ref), free(got), free(xh), free(oh), free(base), free(bh);
 }
 
 /* ------------------------------------------------------- cross_entropy */
@@ -551,9 +559,12 @@ int main(void) {
     test_add_bias(3, 1003, 1010);
     test_add_bias(1, 7, 7);
 
-    test_dropout(4096 * 3 + 5, 0.1f, 0);
-    test_dropout(4096 * 3 + 5, 0.05f, 1);
-    test_dropout(17, 0.5f, 0);
+    test_dropout(4096 * 3 + 5, 0.1f, 0, SW_BF16, false, 0);
+    test_dropout(4096 * 3 + 5, 0.05f, 1, SW_BF16, false, 0);
+    test_dropout(17, 0.5f, 0, SW_BF16, false, 0);
+    test_dropout(4096 + 3, 0.1f, 0, SW_BF16, false, 5 * 4096); /* a later chunk of rows */
+    test_dropout(4096 + 3, 0.1f, 1, SW_F32, true, 77);        /* the backward's dx += */
+    test_dropout(4096 + 3, 0.2f, 0, SW_BF16, true, 0);
 
     test_ce(3, 151936, true, false, false);
     test_ce(4, 151936, true, true, true);

@@ -14,7 +14,8 @@ SETUP = """
 local function setup(device)
   local m = sw.load("smollm2-135m-instruct", { quant = "nf4", max_seq = 256, device = device })
   local ds = sw.dataset("tutorials/data/travel_train.jsonl", { model = m, max_len = 96 })
-  m:lora{ r = 4, alpha = 8, seed = 11, targets = { "q_proj", "v_proj", "down_proj" } }
+  -- dropout on: the device draws the same masks as the CPU (core/train.c's stream)
+  m:lora{ r = 4, alpha = 8, seed = 11, dropout = 0.1, targets = { "q_proj", "v_proj", "down_proj" } }
   local tr = sw.trainer(m, ds, { batch = 2, accum = 1, lr = 2e-4, max_steps = 10, warmup = 1, schedule = "cosine",
                                  shuffle = true, seed = 5, quiet = true, max_grad_norm = 0.5 })
   return m, ds, tr

@@ -122,16 +122,18 @@ static int64_t flat(const sw_lora *l, float *out, bool grads) {
     return n;
 }
 
-static void run_case(int dev, bool full, bool nf4, unsigned targets) {
+static void run_case(int dev, bool full, bool nf4, unsigned targets, double dropout) {
     const char *where = dev == SW_GPU_EMULATE ? "emulated" : "cuda";
     sw_ctx ctx;
     sw_ctx_init(&ctx);
     sw_model *m = tiny_model(&ctx, full, nf4);
     CHECK(m != NULL);
     if (!m) return;
-    sw_lora_opts lo = {.r = 4, .alpha = 8, .targets = targets, .init = SW_LORA_INIT_GAUSSIAN, .seed = 5};
+    sw_lora_opts lo = {.r = 4, .alpha = 8, .targets = targets, .init = SW_LORA_INIT_GAUSSIAN, .seed = 5,
+                       .dropout = dropout};
     sw_lora *l;
     CHECK_EQ_INT(sw_lora_new(&ctx, m, &lo, &l), SW_OK);
+    l->dropout_calls = 3; /* the stream of a later batch */
     for (int64_t i = 0; i < NL; i++) /* B non-zero so dA and the adapter's output are not zero */
         for (int t = 0; t < SW_LORA_NTARGETS; t++)
             if (l->pairs[i][t].B)
@@ -149,7 +151,8 @@ static void run_case(int dev, bool full, bool nf4, unsigned targets) {
 
     /* CPU reference */
     float *ref_logits = malloc(sizeof(float) * T * V), *logits = malloc(sizeof(float) * T * V);
-    sw_train_opts to = {.backward = true, .loss_scale = 0.05f, .logits = ref_logits};
+    /* the CPU reads (and advances) the adapter's dropout stream; the engine is told it */
+    sw_train_opts to = {.backward = true, .loss_scale = 0.05f, .logits = ref_logits, .dropout_call = l->dropout_calls};
     double ref_loss, loss;
     int64_t ref_n, n;
     sw_lora_zero_grad(l);
@@ -258,9 +261,9 @@ static void run_case(int dev, bool full, bool nf4, unsigned targets) {
     flat(l, got, false);
     double eu = rel(got, ref_p, np);
     fprintf(stderr,
-            "%-8s %-5s %-4s targets %02x: logits %.2e  loss %.2e  grads %.2e  (recompute %.2e)  norm %.6g/%.6g  "
+            "%-8s %-5s %-4s targets %02x drop %.2f: logits %.2e  loss %.2e  grads %.2e  (recompute %.2e)  norm %.6g/%.6g  "
             "adamw %.2e\n",
-            where, full ? "qwen3" : "llama", nf4 ? "nf4" : "f32", targets, el, eloss, eg, eck, norm, ref_norm, eu);
+            where, full ? "qwen3" : "llama", nf4 ? "nf4" : "f32", targets, dropout, el, eloss, eg, eck, norm, ref_norm, eu);
     CHECK(el < 3e-2);
     CHECK(eloss < 1e-2);
     CHECK(eg < 3e-2);
@@ -371,10 +374,12 @@ int main(void) {
     int devs[2] = {SW_GPU_EMULATE, 0};
     int nd = sw_device_cuda_count() > 0 ? 2 : 1;
     for (int d = 0; d < nd; d++) {
-        run_case(devs[d], true, false, 0x7f);
-        run_case(devs[d], false, false, 0x7f);
-        run_case(devs[d], false, true, 0x7f);
-        run_case(devs[d], true, true, (1u << SW_LORA_Q) | (1u << SW_LORA_V) | (1u << SW_LORA_DOWN));
+        run_case(devs[d], true, false, 0x7f, 0);
+        run_case(devs[d], false, false, 0x7f, 0);
+        run_case(devs[d], false, true, 0x7f, 0);
+        run_case(devs[d], true, true, (1u << SW_LORA_Q) | (1u << SW_LORA_V) | (1u << SW_LORA_DOWN), 0);
+        run_case(devs[d], false, false, 0x7f, 0.1); /* LoRA dropout: the CPU's masks */
+        run_case(devs[d], true, true, (1u << SW_LORA_K) | (1u << SW_LORA_O) | (1u << SW_LORA_UP), 0.25);
         run_graphs(devs[d], false);
         run_graphs(devs[d], true);
     }
