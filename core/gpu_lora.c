@@ -167,21 +167,56 @@ sw_status sw_gpu_grad_norm(sw_ctx *ctx, sw_gpu *g, double *norm) {
 }
 
 sw_status sw_gpu_optim_update(sw_ctx *ctx, sw_gpu *g, const sw_optim_opts *o, double lr, float gscale) {
+    if (sw_gpu_optim_update_range(ctx, g, o, lr, gscale, 0, g->n_param)) return ctx->status;
+    return refresh_bf16(ctx, g);
+}
+
+/* AdamW and SGD are elementwise, so a slice updated alone gets the bits the
+ * whole-array update would give it (ZeRO-1 relies on this). */
+sw_status sw_gpu_optim_update_range(sw_ctx *ctx, sw_gpu *g, const sw_optim_opts *o, double lr, float gscale,
+                                    int64_t lo, int64_t hi) {
     if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "gpu: no adapter on the device");
-    int64_t step = g->step + 1;
-    sw_status st;
-    if (o->kind == SW_OPTIM_ADAMW)
-        st = g->ops->adamw(ctx, g->dev, g->p, g->gr, g->m1, g->m2, g->n_param, gscale, lr, o->beta1, o->beta2, o->eps,
-                           o->weight_decay, step);
-    else
-        st = g->ops->sgd(ctx, g->dev, g->p, g->gr, o->momentum != 0 ? g->m1 : NULL, g->n_param, gscale, lr,
+    if (lo < 0 || hi > g->n_param || lo > hi)
+        return sw_err(ctx, SW_EINVAL, "gpu: update range [%lld, %lld) outside the %lld parameters", (long long)lo,
+                      (long long)hi, (long long)g->n_param);
+    int64_t step = g->step + 1, n = hi - lo;
+    sw_status st = SW_OK;
+    if (n > 0 && o->kind == SW_OPTIM_ADAMW)
+        st = g->ops->adamw(ctx, g->dev, g->p + lo, g->gr + lo, g->m1 + lo, g->m2 + lo, n, gscale, lr, o->beta1,
+                           o->beta2, o->eps, o->weight_decay, step);
+    else if (n > 0)
+        st = g->ops->sgd(ctx, g->dev, g->p + lo, g->gr + lo, o->momentum != 0 ? g->m1 + lo : NULL, n, gscale, lr,
                          o->momentum, o->weight_decay, step);
-    if (!st) st = refresh_bf16(ctx, g);
     if (!st) g->step = step;
     return st;
 }
 
+sw_status sw_gpu_params_changed(sw_ctx *ctx, sw_gpu *g) { return g->has_lora ? refresh_bf16(ctx, g) : SW_OK; }
+
+/* Where layer li's parameters begin: each layer's As and Bs follow the
+ * previous layer's (layout above), its stacked As first; a layer without
+ * adapted projections begins where the next one does. */
+static int64_t layer_start(const sw_gpu *g, int64_t li) {
+    for (int64_t l = li; l < g->cfg.n_layers; l++) {
+        int64_t first = -1;
+        for (int k = 0; k < GG_COUNT; k++)
+            if (g->ll[l].offA[k] >= 0 && (first < 0 || g->ll[l].offA[k] < first)) first = g->ll[l].offA[k];
+        if (first >= 0) return first;
+    }
+    return g->n_param;
+}
+
+void sw_gpu_layer_span(const sw_gpu *g, int64_t li, int64_t *lo, int64_t *hi) {
+    if (!g->has_lora) {
+        *lo = *hi = 0;
+        return;
+    }
+    *lo = layer_start(g, li);
+    *hi = layer_start(g, li + 1);
+}
+
 int64_t sw_gpu_optim_step(const sw_gpu *g) { return g->step; }
+int64_t sw_gpu_n_param(const sw_gpu *g) { return g->has_lora ? g->n_param : 0; }
 
 bool sw_gpu_mirrors(const sw_gpu *g, const sw_lora *l) { return g && l && g->has_lora && g->mirror == l; }
 
