@@ -104,6 +104,8 @@ typedef struct sw_dist_step_opts {
     int *buckets;          /* optional out: all-reduces sw_dist_grads launched */
 } sw_dist_step_opts;
 
+/* Every rank's adapter parameters become rank 0's (a trainer's start). */
+sw_status sw_dist_sync_params(sw_ctx *ctx, struct sw_gpu *g, sw_dist *d);
 /* The gradient part of a step on one rank: this rank's micro-batches mb[0..n)
  * (gradients ADDED into the engine's, which the caller zeroed), the last
  * one's backward all-reducing finished layers bucket by bucket, anything left

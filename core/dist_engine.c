@@ -110,6 +110,15 @@ sw_status sw_dist_update(sw_ctx *ctx, sw_gpu *g, sw_dist *d, const sw_dist_step_
     return st;
 }
 
+sw_status sw_dist_sync_params(sw_ctx *ctx, sw_gpu *g, sw_dist *d) {
+    if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "dist: no adapter on the device");
+    sw_status st = sw_dist_broadcast(ctx, d, g->p, sizeof(float) * (size_t)g->n_param, 0);
+    if (!st) st = sw_gpu_params_changed(ctx, g);
+    if (!st) st = sw_gpu_sync(ctx, g);
+    if (st) sw_dist_abort(d);
+    return st;
+}
+
 sw_status sw_dist_gather_optim(sw_ctx *ctx, sw_gpu *g, sw_dist *d) {
     if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "dist: no adapter on the device");
     sw_status st = sw_dist_all_gather(ctx, d, g->m1, g->n_param);
