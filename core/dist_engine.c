@@ -59,6 +59,7 @@ sw_status sw_dist_grads(sw_ctx *ctx, sw_gpu *g, sw_dist *d, const sw_dist_step_o
     int64_t count = 0;
     int bad = -1;
     sw_status st = SW_OK;
+    bool hooked = false;
     for (int k = 0; k < n && !st; k++) {
         if (mb[k].T == 0) continue; /* nothing of this rank's in that micro-batch */
         sw_train_opts to = *o;
@@ -68,11 +69,16 @@ sw_status sw_dist_grads(sw_ctx *ctx, sw_gpu *g, sw_dist *d, const sw_dist_step_o
         double ls;
         int64_t c;
         st = sw_gpu_train_batch(ctx, g, &mb[k], &to, &ls, &c);
+        hooked = last;
         if (!st && !isfinite(ls) && bad < 0) bad = k;
         loss += ls;
         count += c;
     }
-    /* whatever the hooks left (all of it when the last micro-batch was empty) */
+    /* Every rank must issue the same collectives in the same order. Bucket
+     * bounds depend only on the layout and bucket_bytes, so a rank whose
+     * last micro-batch was empty walks the layers now and cuts the same
+     * buckets; then whatever the hooks left is reduced. */
+    for (int64_t li = g->cfg.n_layers - 1; !st && !hooked && li >= 0; li--) st = on_layer(&B, li);
     B.pend_lo = 0;
     if (!st) st = flush(&B);
     if (!st) st = sw_dist_wait(ctx, d);
