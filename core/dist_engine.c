@@ -28,6 +28,16 @@ typedef struct bucketer {
     int launched;
 } bucketer;
 
+/* The communicator moves the engine's own memory: host for the emulated
+ * device (local backend), CUDA for a GPU (NCCL). */
+static sw_status fits(sw_ctx *ctx, const sw_gpu *g, const sw_dist *d) {
+    bool dev_mem = g->dev != SW_GPU_EMULATE;
+    if (d->ops->device_memory != dev_mem)
+        return sw_err(ctx, SW_EINVAL, "dist: the %s communicator cannot move the %s engine's memory", d->ops->name,
+                      dev_mem ? "CUDA" : "emulated");
+    return SW_OK;
+}
+
 static sw_status flush(bucketer *B) {
     if (B->pend_lo < B->done_lo) {
         if (sw_dist_all_reduce(B->ctx, B->d, B->g->gr + B->pend_lo, B->done_lo - B->pend_lo)) return B->ctx->status;
@@ -52,6 +62,7 @@ sw_status sw_dist_grads(sw_ctx *ctx, sw_gpu *g, sw_dist *d, const sw_dist_step_o
     *n_trained = 0;
     *bad_micro = -1;
     if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "dist: no adapter on the device to train");
+    if (fits(ctx, g, d)) return ctx->status;
     const int world = d->world;
     bucketer B = {ctx, g, d, so && so->bucket_bytes ? so->bucket_bytes : DEFAULT_BUCKET_BYTES, g->n_param,
                   g->n_param, 0};
@@ -118,6 +129,7 @@ sw_status sw_dist_update(sw_ctx *ctx, sw_gpu *g, sw_dist *d, const sw_dist_step_
 
 sw_status sw_dist_sync_params(sw_ctx *ctx, sw_gpu *g, sw_dist *d) {
     if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "dist: no adapter on the device");
+    if (fits(ctx, g, d)) return ctx->status;
     sw_status st = sw_dist_broadcast(ctx, d, g->p, sizeof(float) * (size_t)g->n_param, 0);
     if (!st) st = sw_gpu_params_changed(ctx, g);
     if (!st) st = sw_gpu_sync(ctx, g);

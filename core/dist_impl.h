@@ -6,6 +6,7 @@
 
 typedef struct sw_dist_ops {
     const char *name;
+    bool device_memory;     /* buffers are CUDA memory (nccl) or host memory (local: the emulated engine) */
     /* sum in place; NCCL may return before it is done (sw_dist_wait) */
     sw_status (*all_reduce)(sw_ctx *ctx, sw_dist *d, float *buf, int64_t n);
     sw_status (*sum_host)(sw_ctx *ctx, sw_dist *d, double *v, int n);

@@ -206,7 +206,7 @@ static void l_free(sw_dist *d) {
     free(d);
 }
 
-static const sw_dist_ops local_ops = {"local", l_all_reduce, l_sum_host, l_broadcast, l_all_gather,
+static const sw_dist_ops local_ops = {"local", false, l_all_reduce, l_sum_host, l_broadcast, l_all_gather,
                                       l_barrier,  l_wait,       l_abort,    l_free};
 
 sw_status sw_dist_local_group(sw_ctx *ctx, int world, double timeout_s, sw_dist **out) {

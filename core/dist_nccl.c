@@ -276,7 +276,7 @@ static void n_free(sw_dist *d) {
     free(d);
 }
 
-static const sw_dist_ops nccl_ops = {"nccl", n_all_reduce, n_sum_host, n_broadcast, n_all_gather,
+static const sw_dist_ops nccl_ops = {"nccl", true, n_all_reduce, n_sum_host, n_broadcast, n_all_gather,
                                      n_barrier, n_wait,      n_abort,    n_free};
 
 sw_status sw_dist_nccl_id(sw_ctx *ctx, uint8_t id[SW_DIST_ID_BYTES]) {
