@@ -5,6 +5,8 @@
  *   local  ranks are threads of one process sharing memory (dist_local.c).
  *          Buffers are host memory: the emulated engine's. It exists so the
  *          multi-rank trainer runs, and is tested, on a machine without GPUs.
+ *   pipe   ranks are processes joined to rank 0 by sockets (dist_pipe.c),
+ *          host memory: the launcher's path on the emulated device.
  *   nccl   NCCL (dist_nccl.c, built when nccl.h is found; libnccl.so.2 is
  *          opened at run time). Buffers are device memory; collectives are
  *          queued on the engine's stream (or a side stream, see overlap).
@@ -69,10 +71,23 @@ sw_status sw_dist_nccl_new(sw_ctx *ctx, const uint8_t id[SW_DIST_ID_BYTES], int 
 /* Whether this build and machine can make NCCL communicators (and why not). */
 bool      sw_dist_nccl_available(char *why, size_t n);
 
+/* The pipe backend (dist_pipe.c): ranks are processes joined to rank 0 by
+ * connected sockets the launcher made; host memory (the emulated engine).
+ * fds: on rank 0, fds[r] is the socket to rank r (fds[0] unused); on the
+ * others fds[0] is the socket to rank 0. The sockets stay the caller's. */
+sw_status sw_dist_pipe_new(sw_ctx *ctx, int rank, int world, const int *fds, double timeout_s, sw_dist **out);
+/* After sw_dist_abort a pipe rank refuses collectives until this (the
+ * launcher calls it when the next cell starts). */
+void      sw_dist_pipe_reset(sw_dist *d);
+/* Framed messages on those sockets: a tag byte and a length (dist_pipe.c
+ * lists the tags). recv: *buf is malloc'd (NUL-terminated), the caller frees. */
+sw_status sw_dist_msg_send(sw_ctx *ctx, int fd, char tag, const void *buf, size_t len);
+sw_status sw_dist_msg_recv(sw_ctx *ctx, int fd, char *tag, void **buf, size_t *len, double timeout_s);
+
 void sw_dist_free(sw_dist *d); /* NULL is fine; each rank frees its own */
 int  sw_dist_rank(const sw_dist *d);
 int  sw_dist_world(const sw_dist *d);
-const char *sw_dist_backend(const sw_dist *d); /* "local" or "nccl" */
+const char *sw_dist_backend(const sw_dist *d); /* "local", "pipe" or "nccl" */
 
 /* ---- collectives (every rank calls them in the same order) -------------- */
 
