@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "core/dist.h"
@@ -51,12 +53,35 @@ static void *trampoline(void *p) {
     return j->fn(j);
 }
 
-/* Run fn on every rank of a fresh local group, one thread each. */
+/* Which backend run_ranks joins the threads with: the local one, or the
+ * pipe one over socketpairs (as the launcher's processes use it). */
+static bool use_pipe;
+static int pipe_fds[8][2];
+
+static void make_group(sw_ctx *ctx, int world, double timeout, sw_dist **ds) {
+    if (!use_pipe) {
+        CHECK_EQ_INT(sw_dist_local_group(ctx, world, timeout, ds), SW_OK);
+        return;
+    }
+    int root[8] = {0};
+    for (int r = 1; r < world; r++) {
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pipe_fds[r]) == 0);
+        root[r] = pipe_fds[r][0];
+    }
+    CHECK_EQ_INT(sw_dist_pipe_new(ctx, 0, world, root, timeout, &ds[0]), SW_OK);
+    for (int r = 1; r < world; r++) CHECK_EQ_INT(sw_dist_pipe_new(ctx, r, world, &pipe_fds[r][1], timeout, &ds[r]), SW_OK);
+}
+
+static void close_group(int world) {
+    for (int r = 1; use_pipe && r < world; r++) close(pipe_fds[r][0]), close(pipe_fds[r][1]);
+}
+
+/* Run fn on every rank of a fresh group, one thread each. */
 static void run_ranks(int world, double timeout, void *(*fn)(rank_job *), void *arg, rank_job *jobs) {
     sw_ctx ctx;
     sw_ctx_init(&ctx);
     sw_dist *ds[8];
-    CHECK_EQ_INT(sw_dist_local_group(&ctx, world, timeout, ds), SW_OK);
+    make_group(&ctx, world, timeout, ds);
     pthread_t th[8];
     for (int r = 0; r < world; r++) {
         jobs[r] = (rank_job){.d = ds[r], .fn = fn, .arg = arg};
@@ -64,6 +89,7 @@ static void run_ranks(int world, double timeout, void *(*fn)(rank_job *), void *
     }
     for (int r = 0; r < world; r++) pthread_join(th[r], NULL);
     for (int r = 0; r < world; r++) sw_dist_free(ds[r]);
+    close_group(world);
 }
 
 /* --------------------------------------------------------- collectives */
@@ -334,6 +360,11 @@ static void test_engine(void) {
 int main(void) {
     test_collectives();
     test_failures();
+    test_engine();
+    /* the same over the pipe backend (what the launcher's processes use);
+     * its failures are messages on the sockets, tested through the launcher */
+    use_pipe = true;
+    test_collectives();
     test_engine();
     CHECK_DONE();
 }
