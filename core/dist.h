@@ -79,6 +79,10 @@ sw_status sw_dist_pipe_new(sw_ctx *ctx, int rank, int world, const int *fds, dou
 /* After sw_dist_abort a pipe rank refuses collectives until this (the
  * launcher calls it when the next cell starts). */
 void      sw_dist_pipe_reset(sw_dist *d);
+/* Rank 0: the cell result ('R' payload: a status byte, then the message)
+ * that worker r sent while rank 0 waited in a collective for its data, or
+ * NULL. Kept until sw_dist_pipe_reset. */
+const char *sw_dist_pipe_result(const sw_dist *d, int r);
 /* Framed messages on those sockets: a tag byte and a length (dist_pipe.c
  * lists the tags). recv: *buf is malloc'd (NUL-terminated), the caller frees. */
 sw_status sw_dist_msg_send(sw_ctx *ctx, int fd, char tag, const void *buf, size_t len);

@@ -11,7 +11,7 @@
  *
  * Messages are framed: a tag byte and a 64-bit length, then the payload.
  * Tags: 'D' collective data, 'C' a cell to run, 'R' a cell's result, 'I'
- * NCCL's unique id, 'A' rank 0 abandoned the current cell, 'Q' quit. A
+ * NCCL's unique id, 'E' rank 0 finished the current cell, 'Q' quit. A
  * collective that meets anything but 'D' fails with a message saying which
  * rank stopped, so a rank that errors or dies never leaves the others
  * waiting (every wait also has a deadline).
@@ -30,6 +30,9 @@ typedef struct pipe_state {
     int *fds;          /* rank 0: fds[r] for r = 1..world-1; others: fds[0] */
     double timeout_s;
     bool aborted;
+    /* rank 0: a worker's cell result ('R') that a collective met instead of
+     * data; the launcher reads it from here (sw_dist_pipe_result) */
+    char **result;
 } pipe_state;
 
 static double now_s(void) {
@@ -43,9 +46,9 @@ static sw_status io_all(sw_ctx *ctx, int fd, void *buf, size_t n, bool out, doub
     double until = now_s() + (timeout_s > 0 ? timeout_s : 600);
     while (n > 0) {
         struct pollfd pf = {fd, (short)(out ? POLLOUT : POLLIN), 0};
-        int left = (int)((until - now_s()) * 1000);
+        double left = until - now_s();
         if (left <= 0) return sw_err(ctx, SW_ESTATE, "dist: no word from the other rank for %.0f s", timeout_s);
-        int r = poll(&pf, 1, left);
+        int r = poll(&pf, 1, left > 1 ? 1000 : (int)(left * 1000) + 1); /* a second at a time: no overflow */
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return sw_err(ctx, SW_EIO, "dist: poll: %s", strerror(errno));
         if (r == 0) continue;
@@ -97,9 +100,16 @@ static sw_status recv_data(sw_ctx *ctx, sw_dist *d, int fd, int from, void *dst,
     size_t len;
     if (sw_dist_msg_recv(ctx, fd, &tag, &buf, &len, P->timeout_s)) return sw_err_prefix(ctx, "rank %d", from);
     sw_status st = SW_OK;
-    if (tag == 'R') st = sw_err(ctx, SW_ESTATE, "dist: rank %d stopped before this collective%s%s", from,
-                                len > 1 ? ": " : "", len > 1 ? (char *)buf + 1 : "");
-    else if (tag == 'A') st = sw_err(ctx, SW_ESTATE, "dist: rank %d abandoned this cell", from);
+    if (tag == 'R') {
+        st = sw_err(ctx, SW_ESTATE, "dist: rank %d stopped before this collective%s%s", from, len > 1 ? ": " : "",
+                    len > 1 ? (char *)buf + 1 : "");
+        if (d->rank == 0 && !P->result[from]) {
+            P->result[from] = buf; /* the launcher still wants it */
+            buf = NULL;
+        }
+    } else if (tag == 'E')
+        st = sw_err(ctx, SW_ESTATE, "dist: rank 0 finished this cell without this collective (it failed there, or "
+                                    "the ranks ran different code)");
     else if (tag != 'D' || len != bytes)
         st = sw_err(ctx, SW_ESTATE, "dist: rank %d sent %zu bytes ('%c') where a collective expected %zu (ranks diverged)",
                     from, len, tag, bytes);
@@ -190,6 +200,8 @@ static void p_abort(sw_dist *d) {
 
 static void p_free(sw_dist *d) {
     pipe_state *P = d->impl;
+    for (int r = 0; r < d->world; r++) free(P->result[r]);
+    free(P->result);
     free(P->fds);
     free(P);
     d->ops = NULL;
@@ -206,13 +218,15 @@ sw_status sw_dist_pipe_new(sw_ctx *ctx, int rank, int world, const int *fds, dou
     sw_dist *d = calloc(1, sizeof *d);
     pipe_state *P = calloc(1, sizeof *P);
     int *f = calloc((size_t)world, sizeof *f);
-    if (!d || !P || !f) {
-        free(d), free(P), free(f);
+    char **res = calloc((size_t)world, sizeof *res);
+    if (!d || !P || !f || !res) {
+        free(d), free(P), free(f), free(res);
         return sw_err(ctx, SW_ENOMEM, "host out of memory");
     }
     if (rank == 0) memcpy(f, fds, sizeof(int) * (size_t)world);
     else f[0] = fds[0];
     P->fds = f;
+    P->result = res;
     P->timeout_s = timeout_s > 0 ? timeout_s : 600;
     *d = (sw_dist){&pipe_ops, rank, world, P};
     *out = d;
@@ -220,5 +234,16 @@ sw_status sw_dist_pipe_new(sw_ctx *ctx, int rank, int world, const int *fds, dou
 }
 
 void sw_dist_pipe_reset(sw_dist *d) {
-    if (d && d->ops == &pipe_ops) ((pipe_state *)d->impl)->aborted = false;
+    if (!d || d->ops != &pipe_ops) return;
+    pipe_state *P = d->impl;
+    P->aborted = false;
+    for (int r = 0; r < d->world; r++) {
+        free(P->result[r]);
+        P->result[r] = NULL;
+    }
+}
+
+const char *sw_dist_pipe_result(const sw_dist *d, int r) {
+    if (!d || d->ops != &pipe_ops || r < 0 || r >= d->world) return NULL;
+    return ((const pipe_state *)d->impl)->result[r];
 }

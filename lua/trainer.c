@@ -24,7 +24,7 @@ void lsw_optim_opts(lua_State *L, int idx, const char *fn, sw_optim_opts *o);
 static const char *const trainer_opts[] = {"batch", "accum", "lr", "schedule", "warmup", "warmup_ratio", "optim",
                                            "betas", "eps", "weight_decay", "momentum", "max_grad_norm", "max_steps",
                                            "epochs", "seed", "packing", "shuffle", "checkpointing", "eval",
-                                           "eval_every", "quiet", NULL};
+                                           "eval_every", "quiet", "gpus", "zero", "bucket_mb", NULL};
 
 static sw_trainer *check_trainer(lua_State *L, int idx) { return lsw_check_object(L, idx, LSW_TRAINER, "Trainer"); }
 
@@ -110,11 +110,31 @@ static void read_opts(lua_State *L, int idx, int ds_idx, const char *fn, sw_trai
     o->checkpointing = lsw_opt_bool(L, idx, fn, "checkpointing", 0);
 }
 
+/* gpus = N (data parallel over this session's N ranks), zero = 0 | 1
+ * (ZeRO-1: the optimizer update sharded), bucket_mb (all-reduce buckets). */
+static void read_dist_opts(lua_State *L, int idx, const char *fn, const sw_model *m, sw_trainer_opts *o) {
+    lua_Integer gpus = lsw_opt_integer(L, idx, fn, "gpus", 1);
+    lua_Integer zero = lsw_opt_integer(L, idx, fn, "zero", 0);
+    lua_Number mb = lsw_opt_number(L, idx, fn, "bucket_mb", 0);
+    if (gpus < 1) luaL_error(L, "%s: option 'gpus' must be at least 1, got %d", fn, (int)gpus);
+    if (zero != 0 && zero != 1) luaL_error(L, "%s: option 'zero' must be 0 or 1 (ZeRO-1), got %d", fn, (int)zero);
+    if (mb < 0 || mb > 4096) luaL_error(L, "%s: option 'bucket_mb' must be within 0..4096, got %g", fn, mb);
+    o->zero1 = zero == 1;
+    o->bucket_bytes = (size_t)(mb * 1048576.0);
+    o->dist = NULL;
+    if (gpus > 1) {
+        sw_ctx ctx;
+        sw_ctx_init(&ctx);
+        if (lsw_ranks_dist(&ctx, (int)gpus, m, &o->dist)) luaL_error(L, "%s: %s", fn, ctx.msg);
+    }
+}
+
 static void new_trainer(lua_State *L, int model_idx, int ds_idx, int opts_idx, const char *fn) {
     sw_model *m = lsw_check_model(L, model_idx);
     sw_dataset *ds = lsw_check_dataset(L, ds_idx);
     sw_trainer_opts o;
     read_opts(L, opts_idx, ds_idx, fn, &o);
+    read_dist_opts(L, opts_idx, fn, m, &o);
     int eval_every = 0;
     if (!lua_isnoneornil(L, opts_idx)) {
         lua_getfield(L, opts_idx, "eval");
