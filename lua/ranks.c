@@ -148,7 +148,8 @@ int lsw_ranks_end(bool ok) {
             void *buf;
             size_t len;
             if (sw_dist_msg_recv(&ctx, R.fds[r], &tag, &buf, &len, R.timeout_s)) {
-                fprintf(stderr, "rank %d: %s\n", r, ctx.msg);
+                fprintf(stderr, "rank %d: the worker exited or stopped answering (%s); its later cells are skipped\n", r,
+                        ctx.msg);
                 R.gone[r] = true;
                 failed++;
                 break;
@@ -176,7 +177,12 @@ void lsw_ranks_shutdown(void) {
         if (!R.gone[r]) sw_dist_msg_send(&ctx, R.fds[r], 'Q', NULL, 0);
         close(R.fds[r]);
     }
-    for (int r = 1; r < R.world; r++) waitpid(R.pids[r], NULL, 0);
+    /* a worker that stopped answering may be stuck: it goes; the others
+     * leave on 'Q' (or on the closed socket) */
+    for (int r = 1; r < R.world; r++) {
+        if (R.gone[r]) kill(R.pids[r], SIGKILL);
+        waitpid(R.pids[r], NULL, 0);
+    }
     sw_dist_free(R.dist);
     R.dist = NULL;
 }
