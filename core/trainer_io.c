@@ -105,6 +105,8 @@ static sw_status save_here(sw_ctx *ctx, const sw_trainer *tr, const char *dir) {
     json_object_set_new(j, "adapter_seed", json_integer((json_int_t)tr->lora->seed));
     json_object_set_new(opts, "batch", json_integer(tr->o.batch));
     json_object_set_new(opts, "accum", json_integer(tr->o.accum));
+    /* accum is per rank: a step read accum x gpus micro-batches */
+    json_object_set_new(opts, "gpus", json_integer(tr->o.dist ? sw_dist_world(tr->o.dist) : 1));
     json_object_set_new(opts, "lr", json_real(tr->o.lr));
     json_object_set_new(opts, "schedule", json_string(sched_name(tr->o.schedule)));
     json_object_set_new(opts, "warmup", json_integer(tr->o.warmup_steps));

@@ -460,12 +460,36 @@ static int t_resume(lua_State *L) {
     lua_pushnumber(L, json_real_value(json_object_get(o, "beta2")));
     lua_rawseti(L, -2, 2);
     lua_setfield(L, opts, "betas");
+    /* a checkpoint of N ranks resumes on M: the step keeps its micro-batches
+     * (accum x gpus), so accum becomes accum N / M */
+    lua_Integer saved_gpus = 1, want_gpus = 1;
+    lua_getfield(L, opts, "gpus");
+    if (lua_isinteger(L, -1)) saved_gpus = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_setfield(L, opts, "gpus");
     if (lua_istable(L, 4)) {
-        static const char *const extra[] = {"eval", "eval_every", "quiet"};
-        for (int i = 0; i < 3; i++) {
+        static const char *const extra[] = {"eval", "eval_every", "quiet", "gpus", "zero", "bucket_mb"};
+        for (int i = 0; i < 6; i++) {
             lua_getfield(L, 4, extra[i]);
             lua_setfield(L, opts, extra[i]);
         }
+        /* read without raising: j is still held; new_trainer checks the type */
+        lua_getfield(L, 4, "gpus");
+        if (lua_isinteger(L, -1)) want_gpus = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    if (saved_gpus != want_gpus) {
+        lua_getfield(L, opts, "accum");
+        lua_Integer total = lua_tointeger(L, -1) * saved_gpus;
+        lua_pop(L, 1);
+        if (want_gpus < 1 || total % want_gpus) {
+            json_decref(j);
+            return luaL_error(L, "sw.resume: option 'gpus' = %d does not divide the checkpoint's %d micro-batches per step",
+                              (int)want_gpus, (int)total);
+        }
+        lua_pushinteger(L, total / want_gpus);
+        lua_setfield(L, opts, "accum");
     }
     /* the adapter: loaded from the checkpoint, replacing one of that name */
     lua_getglobal(L, "sw");

@@ -92,6 +92,19 @@ if rank == 0 then
   f:close()
 end
 
+-- %% resume the 2-rank checkpoint on one rank (accum 2 x 2 becomes 4) and
+-- on two ranks: the next step is the reference's 4th on both
+m0, ds0, tr0 = fresh{ accum = 4 }
+for i = 1, 4 do ref[i] = tr0:step() end
+if rank == 0 then
+  local m = sw.load("../fixtures/llama", { max_seq = 128, device = "emulate" })
+  local ds = sw.dataset(DATA, { tokenizer = tok, max_len = 128 })
+  local tr = sw.resume(dir .. "/ckpt", m, ds, { quiet = true })
+  assert(tr.global_step == 3)
+  local s = tr:step()
+  assert(math.abs(s.loss - ref[4].loss) <= 1e-5 * ref[4].loss, "resumed on one rank")
+end
+
 -- %% options that do not fit this session are refused by name
 local ok, err = pcall(sw.trainer, m3, ds3, with{ accum = 2, gpus = 3 })
 assert(not ok and err:find("gpus") and err:find("2 ranks"), err)
