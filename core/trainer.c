@@ -198,6 +198,18 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
     if (tr->m->lora != tr->lora)
         return sw_err(ctx, SW_ESTATE, "trainer: the model's active adapter changed since the trainer was made");
     double t0 = now_s();
+    /* Ranks must take the same step: one that failed alone (or was
+     * interrupted later than the others) would sit a step apart. Cheap to
+     * ask: one small sum. */
+    if (tr->o.dist) {
+        double v[2] = {(double)tr->step, (double)tr->cursor.index + 1e6 * (double)tr->cursor.epoch};
+        const int w = sw_dist_world(tr->o.dist);
+        if (sw_dist_sum_host(ctx, tr->o.dist, v, 2)) return sw_err_prefix(ctx, "trainer");
+        if (v[0] != (double)tr->step * w || v[1] != w * ((double)tr->cursor.index + 1e6 * (double)tr->cursor.epoch))
+            return sw_err(ctx, SW_ESTATE, "trainer: the ranks are at different steps (this one at %lld); make the "
+                                          "trainer again on every rank, or sw.resume a checkpoint",
+                          (long long)tr->step);
+    }
     sw_data_cursor cur = tr->cursor;
     sw_batch_opts bo = batch_opts(tr);
     /* every rank reads the whole step (all ranks' micro-batches), so each
