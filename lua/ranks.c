@@ -21,6 +21,9 @@
  * TCP connections to rank 0 and pass the same id; nothing else changes.
  *
  * Device choice: on rank r, device = "cuda" means cuda:r.
+ * Workers read nothing from the terminal (stdin is /dev/null: io.read gives
+ * them nil) and ignore Ctrl-C: rank 0 stops, and a worker's next collective
+ * then fails, so a step is either taken by every rank or by none.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -84,8 +87,8 @@ int lsw_ranks_launch(int world, const char *exe) {
         if (pid == 0) {
             /* the worker: its end of the socket survives exec, stdout goes away */
             int fd = dup(sv[1]);
-            int dn = open("/dev/null", O_WRONLY);
-            if (dn >= 0) dup2(dn, STDOUT_FILENO);
+            int dn = open("/dev/null", O_RDWR);
+            if (dn >= 0) dup2(dn, STDOUT_FILENO), dup2(dn, STDIN_FILENO); /* the terminal is rank 0's */
             char rs[16], ws[16], fs[16];
             snprintf(rs, sizeof rs, "%d", r);
             snprintf(ws, sizeof ws, "%d", world);
@@ -222,6 +225,10 @@ int lsw_ranks_worker_main(int rank, int world, int fd) {
     R.fds[0] = fd;
     R.timeout_s = timeout_s();
     signal(SIGPIPE, SIG_IGN);
+    /* Ctrl-C in rank 0's terminal reaches the whole process group: a
+     * worker must not die of it. Rank 0 stops, ends the cell, and the
+     * worker's next collective fails, so the ranks stay in step. */
+    signal(SIGINT, SIG_IGN);
     lua_State *L = lsw_newstate();
     if (!L) return 1;
     lsw_profile_set(false);
