@@ -33,9 +33,10 @@
  *     backward goes on with earlier layers. Elementwise sums do not depend
  *     on how the array is cut, so buckets change timing, never values.
  *   - Update: replicated (every rank runs the same clip and AdamW on the same
- *     summed gradients) or ZeRO-1 (rank r updates only its slice of the flat
- *     array, then every rank gathers the parameters). Both give the same
- *     bits: AdamW is elementwise.
+ *     summed gradients) or ZeRO-1 (rank r holds the moments of its slice of
+ *     the flat array only, updates that slice, then every rank gathers the
+ *     parameters). Both give the same bits: AdamW is elementwise. A
+ *     checkpoint gathers the moments first (whole arrays for that moment).
  */
 #ifndef SW_DIST_H
 #define SW_DIST_H
@@ -140,8 +141,12 @@ sw_status sw_dist_grads(sw_ctx *ctx, struct sw_gpu *g, sw_dist *d, const sw_dist
  * parameter all-gather (zero1). Leaves every rank's parameters equal. */
 sw_status sw_dist_update(sw_ctx *ctx, struct sw_gpu *g, sw_dist *d, const sw_dist_step_opts *so,
                          const sw_optim_opts *oo, double lr, float gscale);
-/* ZeRO-1 keeps each rank's moments current only on its own slice: gather
- * them so every rank (rank 0 saving a checkpoint) holds the whole state. */
+/* ZeRO-1: keep only this rank's slice of the moments (sw_dist_shard), so
+ * the optimizer state per rank is 1/world of it. */
+sw_status sw_dist_shard_optim(sw_ctx *ctx, struct sw_gpu *g, sw_dist *d);
+/* ZeRO-1 keeps each rank's moments only for its own slice: gather them so
+ * every rank (rank 0 saving a checkpoint) holds the whole state (whole
+ * arrays again until sw_dist_shard_optim). */
 sw_status sw_dist_gather_optim(sw_ctx *ctx, struct sw_gpu *g, sw_dist *d);
 
 #endif

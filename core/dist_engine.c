@@ -137,8 +137,21 @@ sw_status sw_dist_sync_params(sw_ctx *ctx, sw_gpu *g, sw_dist *d) {
     return st;
 }
 
+sw_status sw_dist_shard_optim(sw_ctx *ctx, sw_gpu *g, sw_dist *d) {
+    int64_t lo, hi;
+    sw_dist_shard(g->n_param, d->rank, d->world, &lo, &hi);
+    return sw_gpu_shard_optim(ctx, g, lo, hi);
+}
+
+/* Back to whole arrays (this rank's slice copied in), then every slice
+ * from its rank. Not a failure of the others if this rank runs out of
+ * memory here: it aborts, so they do not wait for it. */
 sw_status sw_dist_gather_optim(sw_ctx *ctx, sw_gpu *g, sw_dist *d) {
     if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "dist: no adapter on the device");
+    if (sw_gpu_shard_optim(ctx, g, 0, g->n_param)) {
+        sw_dist_abort(d);
+        return ctx->status;
+    }
     sw_status st = sw_dist_all_gather(ctx, d, g->m1, g->n_param);
     if (!st) st = sw_dist_all_gather(ctx, d, g->m2, g->n_param);
     if (!st) st = sw_dist_wait(ctx, d);

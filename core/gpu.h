@@ -94,6 +94,10 @@ sw_status sw_gpu_optim_update(sw_ctx *ctx, sw_gpu *g, const sw_optim_opts *o, do
 sw_status sw_gpu_optim_update_range(sw_ctx *ctx, sw_gpu *g, const sw_optim_opts *o, double lr, float gscale,
                                     int64_t lo, int64_t hi);
 sw_status sw_gpu_params_changed(sw_ctx *ctx, sw_gpu *g);
+/* Keep the optimizer's moments only for [lo, hi) (ZeRO-1: this rank's
+ * slice; [0, n_param) = all again, the part not held before at zero). Later
+ * updates must stay inside; moving the state to a host optimizer needs all. */
+sw_status sw_gpu_shard_optim(sw_ctx *ctx, sw_gpu *g, int64_t lo, int64_t hi);
 /* Layer li's slice [lo, hi) of the flat parameter/gradient arrays, and their
  * length (data-parallel buckets, core/dist_engine.c). */
 void      sw_gpu_layer_span(const sw_gpu *g, int64_t li, int64_t *lo, int64_t *hi);

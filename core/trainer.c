@@ -35,6 +35,8 @@ static sw_batch_opts batch_opts(const sw_trainer *tr) {
  * one anyway; this makes it so even when a rank's adapter was changed). */
 static sw_status dist_sync_params(sw_ctx *ctx, sw_trainer *tr) {
     if (sw_dist_sync_params(ctx, tr->m->gpu, tr->o.dist)) return ctx->status;
+    /* ZeRO-1: this rank keeps the moments of its slice only */
+    if (tr->o.zero1 && sw_dist_shard_optim(ctx, tr->m->gpu, tr->o.dist)) return ctx->status;
     return sw_gpu_download(ctx, tr->m->gpu, tr->lora, false);
 }
 
@@ -160,7 +162,9 @@ static sw_status micro_batch(sw_ctx *ctx, sw_model *m, const sw_seq_batch *s, co
  * gradients. */
 static sw_status gpu_begin(sw_ctx *ctx, sw_trainer *tr) {
     sw_gpu *g = tr->m->gpu;
-    if (!sw_gpu_mirrors(g, tr->lora) && (sw_gpu_set_lora(ctx, g, tr->lora) || sw_gpu_upload_optim(ctx, g, tr->opt)))
+    if (!sw_gpu_mirrors(g, tr->lora) &&
+        (sw_gpu_set_lora(ctx, g, tr->lora) || sw_gpu_upload_optim(ctx, g, tr->opt) ||
+         (tr->o.zero1 && sw_dist_shard_optim(ctx, g, tr->o.dist))))
         return ctx->status;
     return sw_gpu_zero_grad(ctx, g);
 }

@@ -53,6 +53,11 @@ sw_status sw_trainer_save(sw_ctx *ctx, const sw_trainer *tr, const char *dir) {
     if (tr->o.zero1 && sw_gpu_mirrors(tr->m->gpu, tr->lora) && sw_dist_gather_optim(ctx, tr->m->gpu, d))
         return sw_err_prefix(ctx, "trainer: save");
     sw_status st = sw_dist_rank(d) == 0 ? save_here(ctx, tr, dir) : SW_OK;
+    /* back to this rank's slice (the gather made whole arrays) */
+    sw_ctx c1;
+    sw_ctx_init(&c1);
+    if (tr->o.zero1 && sw_gpu_mirrors(tr->m->gpu, tr->lora) && sw_dist_shard_optim(&c1, tr->m->gpu, d) && !st)
+        st = sw_err(ctx, c1.status, "trainer: save: %s", c1.msg);
     double failed = st ? 1 : 0;
     sw_ctx c2;
     sw_ctx_init(&c2);
@@ -215,6 +220,7 @@ sw_status sw_trainer_restore(sw_ctx *ctx, sw_trainer *tr, const char *dir) {
     tr->lora->dropout_calls = (uint64_t)json_integer_value(dc);
     /* a model on the GPU trains from the restored adapter and moments */
     if (tr->m->gpu && !(st = sw_gpu_set_lora(ctx, tr->m->gpu, tr->lora))) st = sw_gpu_upload_optim(ctx, tr->m->gpu, tr->opt);
+    if (!st && tr->m->gpu && tr->o.zero1) st = sw_dist_shard_optim(ctx, tr->m->gpu, tr->o.dist);
 done:
     sw_st_close(sf);
     sw_lora_free(saved);

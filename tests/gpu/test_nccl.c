@@ -83,6 +83,7 @@ static void two_steps(sw_ctx *ctx, sw_gpu *g, sw_dist *d, bool zero1, const sw_s
     o->gr = malloc(sizeof(float) * (size_t)np);
     sw_optim_opts oo = {.kind = SW_OPTIM_ADAMW, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
     sw_train_opts to = {.backward = true, .loss_scale = scale};
+    if (d && zero1) CHECK_EQ_INT(sw_dist_shard_optim(ctx, g, d), SW_OK); /* one rank: its slice is all */
     double t0 = now_s();
     for (int s = 0; s < 2; s++) {
         CHECK_EQ_INT(sw_gpu_zero_grad(ctx, g), SW_OK);

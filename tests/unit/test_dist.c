@@ -213,7 +213,8 @@ typedef struct eng_case {
     double loss[8], norm[8];
     int64_t count[8];
     int buckets[8];
-    float *p[8], *gr[8];
+    float *p[8], *gr[8], *m1[8];
+    int64_t held[8];          /* moments this rank held during the step */
     int64_t np;
 } eng_case;
 
@@ -229,18 +230,24 @@ static void *eng_rank(rank_job *j) {
     sw_dist_step_opts so = {.bucket_bytes = E->bucket, .zero1 = E->zero1, .buckets = &E->buckets[r]};
     int bad;
     sw_status st = sw_gpu_zero_grad(&ctx, g);
+    if (!st && E->zero1) st = sw_dist_shard_optim(&ctx, g, j->d); /* 1/world of the moments */
+    E->held[r] = g->opt_hi - g->opt_lo;
     if (!st) st = sw_dist_grads(&ctx, g, j->d, &so, mine, E->accum, &to, &E->loss[r], &E->count[r], &bad);
     if (!st) memcpy(E->gr[r], g->gr, sizeof(float) * (size_t)E->np); /* emulated: host memory */
     if (!st) st = sw_gpu_grad_norm(&ctx, g, &E->norm[r]);
     sw_optim_opts oo = {.kind = SW_OPTIM_ADAMW, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
     if (!st) st = sw_dist_update(&ctx, g, j->d, &so, &oo, 1e-2, 1.0f);
     if (!st) memcpy(E->p[r], g->p, sizeof(float) * (size_t)E->np);
+    if (!st && E->zero1) st = sw_dist_gather_optim(&ctx, g, j->d); /* whole again, as a save needs */
+    if (!st) memcpy(E->m1[r], g->m1, sizeof(float) * (size_t)E->np);
     j->st = st;
     snprintf(j->msg, sizeof j->msg, "%s", ctx.msg);
     return NULL;
 }
 
 /* The same step on one engine, every micro-batch in order. */
+static float *ref_m1;
+
 static void reference(sw_ctx *ctx, sw_gpu *g, eng_case *E, int n_mb, double *loss, int64_t *count, float *gr,
                       float *p, double *norm) {
     sw_train_opts to = {.backward = true, .loss_scale = E->scale};
@@ -258,6 +265,7 @@ static void reference(sw_ctx *ctx, sw_gpu *g, eng_case *E, int n_mb, double *los
     sw_optim_opts oo = {.kind = SW_OPTIM_ADAMW, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
     CHECK_EQ_INT(sw_gpu_optim_update(ctx, g, &oo, 1e-2, 1.0f), SW_OK);
     memcpy(p, g->p, sizeof(float) * (size_t)E->np);
+    memcpy(ref_m1, g->m1, sizeof(float) * (size_t)E->np);
 }
 
 static void engine_case(sw_model *m, sw_lora *l, int world, int accum, bool zero1, size_t bucket, int empty_mb) {
@@ -288,6 +296,7 @@ static void engine_case(sw_model *m, sw_lora *l, int world, int accum, bool zero
     CHECK_EQ_INT(sw_gpu_set_lora(&ctx, ref, l), SW_OK);
     E.np = sw_gpu_n_param(ref);
     float *rgr = malloc(sizeof(float) * (size_t)E.np), *rp = malloc(sizeof(float) * (size_t)E.np);
+    ref_m1 = malloc(sizeof(float) * (size_t)E.np);
     double rloss, rnorm;
     int64_t rcount;
     reference(&ctx, ref, &E, n_mb, &rloss, &rcount, rgr, rp, &rnorm);
@@ -297,6 +306,7 @@ static void engine_case(sw_model *m, sw_lora *l, int world, int accum, bool zero
         CHECK_EQ_INT(sw_gpu_set_lora(&ctx, E.g[r], l), SW_OK);
         E.p[r] = malloc(sizeof(float) * (size_t)E.np);
         E.gr[r] = malloc(sizeof(float) * (size_t)E.np);
+        E.m1[r] = malloc(sizeof(float) * (size_t)E.np);
     }
     rank_job jobs[8];
     run_ranks(world, 60, eng_rank, &E, jobs);
@@ -313,6 +323,10 @@ static void engine_case(sw_model *m, sw_lora *l, int world, int accum, bool zero
         CHECK(el <= tol + 1e-12);
         CHECK(eg <= tol);
         CHECK(ep <= tol);
+        CHECK(rel(E.m1[r], ref_m1, E.np) <= tol); /* ZeRO-1's gathered moments too */
+        int64_t lo, hi;
+        sw_dist_shard(E.np, r, world, &lo, &hi);
+        CHECK_EQ_INT(E.held[r], zero1 ? hi - lo : E.np);
         CHECK(fabs(E.norm[r] - rnorm) <= tol * rnorm + 1e-12);
         /* every rank ends with the same bits */
         CHECK(!memcmp(E.p[r], E.p[0], sizeof(float) * (size_t)E.np));
@@ -325,7 +339,9 @@ static void engine_case(sw_model *m, sw_lora *l, int world, int accum, bool zero
         sw_gpu_free(E.g[r]);
         free(E.p[r]);
         free(E.gr[r]);
+        free(E.m1[r]);
     }
+    free(ref_m1);
     sw_gpu_free(ref);
     free(rgr);
     free(rp);
