@@ -87,6 +87,21 @@ sw_status sw_gpu_grad_norm(sw_ctx *ctx, sw_gpu *g, double *norm);
 /* One optimizer update (torch's arithmetic as core/optim.c) with the
  * gradients multiplied by gscale (clipping); step counts updates from 1. */
 sw_status sw_gpu_optim_update(sw_ctx *ctx, sw_gpu *g, const sw_optim_opts *o, double lr, float gscale);
+/* The same update on the slice [lo, hi) of the flat arrays only (ZeRO-1:
+ * each rank updates its own slice); the step count still advances. The
+ * bf16 copy the GEMMs read is NOT refreshed: call sw_gpu_params_changed once
+ * every slice is in place. */
+sw_status sw_gpu_optim_update_range(sw_ctx *ctx, sw_gpu *g, const sw_optim_opts *o, double lr, float gscale,
+                                    int64_t lo, int64_t hi);
+sw_status sw_gpu_params_changed(sw_ctx *ctx, sw_gpu *g);
+/* Keep the optimizer's moments only for [lo, hi) (ZeRO-1: this rank's
+ * slice; [0, n_param) = all again, the part not held before at zero). Later
+ * updates must stay inside; moving the state to a host optimizer needs all. */
+sw_status sw_gpu_shard_optim(sw_ctx *ctx, sw_gpu *g, int64_t lo, int64_t hi);
+/* Layer li's slice [lo, hi) of the flat parameter/gradient arrays, and their
+ * length (data-parallel buckets, core/dist_engine.c). */
+void      sw_gpu_layer_span(const sw_gpu *g, int64_t li, int64_t *lo, int64_t *hi);
+int64_t   sw_gpu_n_param(const sw_gpu *g);
 /* Whether the device holds l (the adapter last given to sw_gpu_set_lora). */
 bool      sw_gpu_mirrors(const sw_gpu *g, const sw_lora *l);
 /* The optimizer's moments between the device and a host sw_optim made for

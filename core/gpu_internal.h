@@ -77,6 +77,8 @@ struct sw_gpu {
     glora_layer *ll;
     int64_t n_param;
     float *p, *gr, *m1, *m2;  /* params, gradients, optimizer state (m2: AdamW's v) */
+    int64_t opt_lo, opt_hi;   /* m1, m2 hold elements [opt_lo, opt_hi) of the flat array: all of
+                               * it, or this rank's ZeRO-1 slice (sw_gpu_shard_optim) */
     sw_bf16 *pb;              /* bf16 mirror of p, refreshed after each update */
     double *sumsq;            /* one double: the gradient norm's reduction lands here */
     int64_t step;

@@ -25,12 +25,13 @@ static void target_shape(const sw_gpu *g, int t, int64_t *out, int64_t *in) {
 static void free_lora(sw_gpu *g) {
     /* recorded steps point at these arrays and follow this layout */
     sw_gpu_graphs_clear(g);
-    size_t n = sizeof(float) * (size_t)g->n_param;
+    size_t n = sizeof(float) * (size_t)g->n_param, no = sizeof(float) * (size_t)(g->opt_hi - g->opt_lo);
     sw_gpu_release(g, SW_MEM_ADAPTERS, g->p, n);
     sw_gpu_release(g, SW_MEM_ADAPTERS, g->pb, sizeof(sw_bf16) * (size_t)g->n_param);
     sw_gpu_release(g, SW_MEM_GRADIENTS, g->gr, n);
-    sw_gpu_release(g, SW_MEM_OPTIMIZER, g->m1, n);
-    sw_gpu_release(g, SW_MEM_OPTIMIZER, g->m2, n);
+    sw_gpu_release(g, SW_MEM_OPTIMIZER, g->m1, no);
+    sw_gpu_release(g, SW_MEM_OPTIMIZER, g->m2, no);
+    g->opt_lo = g->opt_hi = 0;
     sw_gpu_release(g, SW_MEM_WORKSPACE, g->sumsq, sizeof(double));
     free(g->ll);
     g->p = g->gr = g->m1 = g->m2 = NULL;
@@ -112,6 +113,7 @@ sw_status sw_gpu_set_lora(sw_ctx *ctx, sw_gpu *g, const sw_lora *l) {
     g->dropout = (float)l->dropout;
     g->drop_seed = l->seed;
     g->n_param = layout(g, l, g->ll);
+    g->opt_lo = 0, g->opt_hi = g->n_param; /* free_lora releases what this allocates */
     size_t n = sizeof(float) * (size_t)g->n_param;
     float *host = malloc(n ? n : 1);
     sw_status st = host ? SW_OK : sw_err(ctx, SW_ENOMEM, "gpu: adapter upload");
@@ -168,21 +170,86 @@ sw_status sw_gpu_grad_norm(sw_ctx *ctx, sw_gpu *g, double *norm) {
 }
 
 sw_status sw_gpu_optim_update(sw_ctx *ctx, sw_gpu *g, const sw_optim_opts *o, double lr, float gscale) {
+    if (sw_gpu_optim_update_range(ctx, g, o, lr, gscale, 0, g->n_param)) return ctx->status;
+    return refresh_bf16(ctx, g);
+}
+
+/* AdamW and SGD are elementwise, so a slice updated alone gets the bits the
+ * whole-array update would give it (ZeRO-1 relies on this). */
+sw_status sw_gpu_optim_update_range(sw_ctx *ctx, sw_gpu *g, const sw_optim_opts *o, double lr, float gscale,
+                                    int64_t lo, int64_t hi) {
     if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "gpu: no adapter on the device");
-    int64_t step = g->step + 1;
-    sw_status st;
-    if (o->kind == SW_OPTIM_ADAMW)
-        st = g->ops->adamw(ctx, g->dev, g->p, g->gr, g->m1, g->m2, g->n_param, gscale, lr, o->beta1, o->beta2, o->eps,
-                           o->weight_decay, step);
-    else
-        st = g->ops->sgd(ctx, g->dev, g->p, g->gr, o->momentum != 0 ? g->m1 : NULL, g->n_param, gscale, lr,
+    if (lo < g->opt_lo || hi > g->opt_hi || lo > hi)
+        return sw_err(ctx, SW_EINVAL, "gpu: update range [%lld, %lld) outside the optimizer's [%lld, %lld)",
+                      (long long)lo, (long long)hi, (long long)g->opt_lo, (long long)g->opt_hi);
+    int64_t step = g->step + 1, n = hi - lo, mo = lo - g->opt_lo; /* where lo sits in m1, m2 */
+    sw_status st = SW_OK;
+    if (n > 0 && o->kind == SW_OPTIM_ADAMW)
+        st = g->ops->adamw(ctx, g->dev, g->p + lo, g->gr + lo, g->m1 + mo, g->m2 + mo, n, gscale, lr, o->beta1,
+                           o->beta2, o->eps, o->weight_decay, step);
+    else if (n > 0)
+        st = g->ops->sgd(ctx, g->dev, g->p + lo, g->gr + lo, o->momentum != 0 ? g->m1 + mo : NULL, n, gscale, lr,
                          o->momentum, o->weight_decay, step);
-    if (!st) st = refresh_bf16(ctx, g);
     if (!st) g->step = step;
     return st;
 }
 
+/* New moment arrays for [lo, hi): what the old range shares with it is
+ * copied, the rest starts at zero (a gather fills it in). Made before the
+ * old ones go, so a failure leaves the engine as it was. */
+sw_status sw_gpu_shard_optim(sw_ctx *ctx, sw_gpu *g, int64_t lo, int64_t hi) {
+    if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "gpu: no adapter on the device");
+    if (lo < 0 || hi > g->n_param || lo > hi)
+        return sw_err(ctx, SW_EINVAL, "gpu: optimizer slice [%lld, %lld) outside the %lld parameters", (long long)lo,
+                      (long long)hi, (long long)g->n_param);
+    if (lo == g->opt_lo && hi == g->opt_hi) return SW_OK;
+    size_t nb = sizeof(float) * (size_t)(hi - lo), ob = sizeof(float) * (size_t)(g->opt_hi - g->opt_lo);
+    float *n1 = sw_gpu_alloc(ctx, g, SW_MEM_OPTIMIZER, nb), *n2 = n1 ? sw_gpu_alloc(ctx, g, SW_MEM_OPTIMIZER, nb) : NULL;
+    sw_status st = n1 && n2 ? SW_OK : ctx->status;
+    if (!st) st = sw_gpu_zero(ctx, g, n1, nb);
+    if (!st) st = sw_gpu_zero(ctx, g, n2, nb);
+    int64_t a = lo > g->opt_lo ? lo : g->opt_lo, b = hi < g->opt_hi ? hi : g->opt_hi;
+    if (!st && b > a) st = sw_gpu_copy(ctx, g, n1 + (a - lo), g->m1 + (a - g->opt_lo), sizeof(float) * (size_t)(b - a));
+    if (!st && b > a) st = sw_gpu_copy(ctx, g, n2 + (a - lo), g->m2 + (a - g->opt_lo), sizeof(float) * (size_t)(b - a));
+    if (!st) st = sw_gpu_sync(ctx, g);
+    if (st) {
+        sw_gpu_release(g, SW_MEM_OPTIMIZER, n1, nb);
+        sw_gpu_release(g, SW_MEM_OPTIMIZER, n2, nb);
+        return st;
+    }
+    sw_gpu_release(g, SW_MEM_OPTIMIZER, g->m1, ob);
+    sw_gpu_release(g, SW_MEM_OPTIMIZER, g->m2, ob);
+    g->m1 = n1, g->m2 = n2;
+    g->opt_lo = lo, g->opt_hi = hi;
+    return SW_OK;
+}
+
+sw_status sw_gpu_params_changed(sw_ctx *ctx, sw_gpu *g) { return g->has_lora ? refresh_bf16(ctx, g) : SW_OK; }
+
+/* Where layer li's parameters begin: each layer's As and Bs follow the
+ * previous layer's (layout above), its stacked As first; a layer without
+ * adapted projections begins where the next one does. */
+static int64_t layer_start(const sw_gpu *g, int64_t li) {
+    for (int64_t l = li; l < g->cfg.n_layers; l++) {
+        int64_t first = -1;
+        for (int k = 0; k < GG_COUNT; k++)
+            if (g->ll[l].offA[k] >= 0 && (first < 0 || g->ll[l].offA[k] < first)) first = g->ll[l].offA[k];
+        if (first >= 0) return first;
+    }
+    return g->n_param;
+}
+
+void sw_gpu_layer_span(const sw_gpu *g, int64_t li, int64_t *lo, int64_t *hi) {
+    if (!g->has_lora) {
+        *lo = *hi = 0;
+        return;
+    }
+    *lo = layer_start(g, li);
+    *hi = layer_start(g, li + 1);
+}
+
 int64_t sw_gpu_optim_step(const sw_gpu *g) { return g->step; }
+int64_t sw_gpu_n_param(const sw_gpu *g) { return g->has_lora ? g->n_param : 0; }
 
 bool sw_gpu_mirrors(const sw_gpu *g, const sw_lora *l) { return g && l && g->has_lora && g->mirror == l; }
 
@@ -208,6 +275,8 @@ static void optim_flat(const sw_gpu *g, sw_tensor **ts, float *flat, bool to_fla
 
 static sw_status optim_move(sw_ctx *ctx, sw_gpu *g, sw_optim *opt, bool down) {
     if (!g->has_lora) return sw_err(ctx, SW_EINVAL, "gpu: no adapter on the device");
+    if (g->opt_lo != 0 || g->opt_hi != g->n_param)
+        return sw_err(ctx, SW_ESTATE, "gpu: the optimizer state is sharded (ZeRO-1): gather it first");
     size_t n = sizeof(float) * (size_t)g->n_param;
     float *host = calloc(1, n ? n : 1);
     if (!host) return sw_err(ctx, SW_ENOMEM, "gpu: optimizer state");

@@ -478,6 +478,7 @@ static sw_status enqueue_step(void *arg) {
         if (!st) st = sw_ckpt_prefetch(ctx, g, li - 1); /* overlaps this layer */
         if (E->ckpt && !st) st = layer_fwd(E, c, li, true);
         if (!st) st = layer_bwd(E, c, li);
+        if (!st && a->o->layer_done) st = a->o->layer_done(a->o->layer_arg, li);
         if (!st) st = sw_interrupt_check(ctx);
     }
     return st;
@@ -558,8 +559,9 @@ sw_status sw_gpu_train_batch(sw_ctx *ctx, sw_gpu *g, const sw_seq_batch *b, cons
                                 .mlp_rows = E->mlp_rows};
         /* with logits asked for, the head copies them to the host mid-step;
          * offloaded checkpoints use a second stream; dropout's stream moves
-         * every call (a launch argument): no graph for any of them */
-        st = o->logits || E->ck_layout == SW_CKPT_OFFLOAD || E->drop ? enqueue_step(&a)
+         * every call (a launch argument); a layer hook launches collectives
+         * on another stream: no graph for any of them */
+        st = o->logits || o->layer_done || E->ck_layout == SW_CKPT_OFFLOAD || E->drop ? enqueue_step(&a)
                                                          : sw_gpu_graph_step(ctx, g, &sh, enqueue_step, &a);
     }
     /* the per-row losses come back once, at the end */

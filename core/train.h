@@ -39,6 +39,13 @@ typedef struct sw_train_opts {
     float *logits;          /* optional (T, V) output of every position (tests) */
     uint64_t dropout_call;  /* device engine: the LoRA dropout stream of this batch (the CPU path reads
                                the adapter's dropout_calls itself) */
+    /* Device engine only: called after each layer's backward (layers L-1 down
+     * to 0) once that layer's adapter gradients are final in this call, with
+     * the layer's work queued on the device. Data-parallel training starts
+     * reducing those gradients there (core/dist_engine.c). A call with a hook
+     * runs without CUDA graphs. */
+    sw_status (*layer_done)(void *arg, int64_t layer);
+    void *layer_arg;
 } sw_train_opts;
 
 /* Checks a batch against cfg (sample bounds, ids and labels in the

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "adapter.h"
+#include "dist.h"
 #include "gpu.h"
 #include "interrupt.h"
 #include "safetensors.h"
@@ -23,9 +24,20 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static int world_of(const sw_trainer *tr) { return tr->o.dist ? sw_dist_world(tr->o.dist) : 1; }
+
 static sw_batch_opts batch_opts(const sw_trainer *tr) {
     sw_batch_opts b = {tr->o.batch, tr->o.packing, tr->o.shuffle, tr->o.seed};
     return b;
+}
+
+/* Every rank starts from rank 0's adapter (the seeded init gives the same
+ * one anyway; this makes it so even when a rank's adapter was changed). */
+static sw_status dist_sync_params(sw_ctx *ctx, sw_trainer *tr) {
+    if (sw_dist_sync_params(ctx, tr->m->gpu, tr->o.dist)) return ctx->status;
+    /* ZeRO-1: this rank keeps the moments of its slice only */
+    if (tr->o.zero1 && sw_dist_shard_optim(ctx, tr->m->gpu, tr->o.dist)) return ctx->status;
+    return sw_gpu_download(ctx, tr->m->gpu, tr->lora, false);
 }
 
 sw_status sw_trainer_new(sw_ctx *ctx, sw_model *m, const sw_dataset *ds, const sw_trainer_opts *o, sw_trainer **out) {
@@ -35,6 +47,9 @@ sw_status sw_trainer_new(sw_ctx *ctx, sw_model *m, const sw_dataset *ds, const s
     if (!(o->lr > 0)) return sw_err(ctx, SW_EINVAL, "trainer: lr must be positive, got %g", o->lr);
     if (o->max_steps <= 0 && !(o->epochs > 0)) return sw_err(ctx, SW_EINVAL, "trainer: give max_steps or epochs");
     if (sw_dataset_count(ds) == 0) return sw_err(ctx, SW_EINVAL, "trainer: the dataset is empty");
+    if (o->dist && !m->gpu)
+        return sw_err(ctx, SW_EINVAL, "trainer: gpus > 1 needs the model on a device (device = \"cuda\" or \"emulate\")");
+    if (o->zero1 && !o->dist) return sw_err(ctx, SW_EINVAL, "trainer: zero = 1 shards the optimizer over several gpus; give gpus");
     sw_trainer *tr = calloc(1, sizeof *tr);
     if (!tr) return sw_err(ctx, SW_ENOMEM, "host out of memory");
     tr->m = m;
@@ -53,7 +68,9 @@ sw_status sw_trainer_new(sw_ctx *ctx, sw_model *m, const sw_dataset *ds, const s
         sw_batch_free(&b);
         tr->batches_per_epoch++;
     }
-    int64_t steps_per_epoch = (tr->batches_per_epoch + o->accum - 1) / o->accum;
+    /* a step reads accum micro-batches per rank */
+    int64_t per_step = o->accum * world_of(tr);
+    int64_t steps_per_epoch = (tr->batches_per_epoch + per_step - 1) / per_step;
     tr->total_steps = o->max_steps > 0 ? o->max_steps : (int64_t)ceil(o->epochs * (double)steps_per_epoch);
     if (tr->o.warmup_steps <= 0 && o->warmup_ratio > 0)
         tr->o.warmup_steps = (int64_t)ceil(o->warmup_ratio * (double)tr->total_steps);
@@ -62,6 +79,11 @@ sw_status sw_trainer_new(sw_ctx *ctx, sw_model *m, const sw_dataset *ds, const s
         return ctx->status;
     }
     if (m->gpu && sw_gpu_set_lora(ctx, m->gpu, tr->lora)) {
+        sw_optim_free(tr->opt);
+        free(tr);
+        return sw_err_prefix(ctx, "trainer");
+    }
+    if (o->dist && dist_sync_params(ctx, tr)) {
         sw_optim_free(tr->opt);
         free(tr);
         return sw_err_prefix(ctx, "trainer");
@@ -146,9 +168,50 @@ static sw_status micro_batch(sw_ctx *ctx, sw_model *m, const sw_seq_batch *s, co
  * gradients. */
 static sw_status gpu_begin(sw_ctx *ctx, sw_trainer *tr) {
     sw_gpu *g = tr->m->gpu;
-    if (!sw_gpu_mirrors(g, tr->lora) && (sw_gpu_set_lora(ctx, g, tr->lora) || sw_gpu_upload_optim(ctx, g, tr->opt)))
+    if (!sw_gpu_mirrors(g, tr->lora) &&
+        (sw_gpu_set_lora(ctx, g, tr->lora) || sw_gpu_upload_optim(ctx, g, tr->opt) ||
+         (tr->o.zero1 && sw_dist_shard_optim(ctx, g, tr->o.dist))))
         return ctx->status;
     return sw_gpu_zero_grad(ctx, g);
+}
+
+/* This rank's share of a data-parallel step: micro-batches rank, rank +
+ * world, ... of the n read (round robin, dist.h), flattened, then the
+ * engine's bucketed all-reduce. Loss and count come back summed over ranks. */
+static sw_status dist_grads(sw_ctx *ctx, sw_trainer *tr, const sw_batch *bs, int64_t n, const sw_train_opts *to,
+                            double *loss_sum, int64_t *counted, int *bad_micro) {
+    sw_dist *d = tr->o.dist;
+    const int rank = sw_dist_rank(d), world = sw_dist_world(d);
+    const int mine = (int)tr->o.accum;
+    flat *f = calloc((size_t)mine, sizeof *f);
+    sw_seq_batch *mb = calloc((size_t)mine, sizeof *mb);
+    sw_status st = f && mb ? SW_OK : sw_err(ctx, SW_ENOMEM, "host out of memory");
+    int made = 0;
+    /* LoRA dropout: micro-batch j draws the stream one GPU would give it,
+     * the adapter's count plus the non-empty micro-batches before it */
+    uint64_t *calls = calloc((size_t)mine + 1, sizeof *calls), before = 0;
+    if (!calls && !st) st = sw_err(ctx, SW_ENOMEM, "host out of memory");
+    for (int64_t j = 0; !st && j < n; j++) {
+        if (j % world == rank && j / world < mine) calls[j / world] = tr->lora->dropout_calls + before;
+        before += bs[j].n_tokens > 0;
+    }
+    for (int k = 0; k < mine && !st; k++) {
+        int64_t j = rank + (int64_t)k * world;
+        if (j >= n) break;
+        if ((st = flatten(ctx, &bs[j], &f[k]))) break;
+        made = k + 1;
+        mb[k] = (sw_seq_batch){f[k].ids, f[k].labels, f[k].pos, f[k].T, f[k].starts, f[k].n};
+    }
+    sw_dist_step_opts so = {.bucket_bytes = tr->o.bucket_bytes, .zero1 = tr->o.zero1};
+    so.dropout_calls = calls;
+    if (!st) st = sw_dist_grads(ctx, tr->m->gpu, d, &so, mb, mine, to, loss_sum, counted, bad_micro);
+    else sw_dist_abort(d); /* the others would wait for this rank's gradients */
+    if (!st) tr->lora->dropout_calls += before; /* every rank, as one GPU would */
+    free(calls);
+    for (int k = 0; k < made; k++) flat_free(&f[k]);
+    free(f);
+    free(mb);
+    return st;
 }
 
 sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
@@ -156,13 +219,28 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
     if (tr->m->lora != tr->lora)
         return sw_err(ctx, SW_ESTATE, "trainer: the model's active adapter changed since the trainer was made");
     double t0 = now_s();
+    /* Ranks must take the same step: one that failed alone (or was
+     * interrupted later than the others) would sit a step apart. Cheap to
+     * ask: one small sum. */
+    if (tr->o.dist) {
+        double v[2] = {(double)tr->step, (double)tr->cursor.index + 1e6 * (double)tr->cursor.epoch};
+        const int w = sw_dist_world(tr->o.dist);
+        if (sw_dist_sum_host(ctx, tr->o.dist, v, 2)) return sw_err_prefix(ctx, "trainer");
+        if (v[0] != (double)tr->step * w || v[1] != w * ((double)tr->cursor.index + 1e6 * (double)tr->cursor.epoch))
+            return sw_err(ctx, SW_ESTATE, "trainer: the ranks are at different steps (this one at %lld); make the "
+                                          "trainer again on every rank, or sw.resume a checkpoint",
+                          (long long)tr->step);
+    }
     sw_data_cursor cur = tr->cursor;
     sw_batch_opts bo = batch_opts(tr);
-    sw_batch *bs = calloc((size_t)tr->o.accum, sizeof *bs);
+    /* every rank reads the whole step (all ranks' micro-batches), so each
+     * knows the global token count the loss is normalised by */
+    const int64_t n_mb = tr->o.accum * world_of(tr);
+    sw_batch *bs = calloc((size_t)n_mb, sizeof *bs);
     if (!bs) return sw_err(ctx, SW_ENOMEM, "host out of memory");
     sw_status st = SW_OK;
     int64_t trained = 0, tokens = 0;
-    for (int64_t k = 0; k < tr->o.accum && !st; k++) {
+    for (int64_t k = 0; k < n_mb && !st; k++) {
         st = sw_dataset_batch(ctx, tr->ds, &bo, &cur, &bs[k]);
         trained += bs[k].n_trained;
         tokens += bs[k].n_tokens;
@@ -171,12 +249,13 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
     int64_t counted = 0;
     int bad_micro = -1;
     sw_gpu *g = tr->m->gpu;
-    if (!st && g) st = gpu_begin(ctx, tr);
+    if (!st && g && (st = gpu_begin(ctx, tr)) && tr->o.dist) sw_dist_abort(tr->o.dist);
     if (!st) {
         if (!g) sw_lora_zero_grad(tr->lora);
         float scale = trained ? 1.0f / (float)trained : 0.0f;
         sw_train_opts to = {.backward = true, .checkpointing = tr->o.checkpointing, .offload = tr->o.offload, .loss_scale = scale};
-        for (int64_t k = 0; k < tr->o.accum && !st; k++) {
+        if (tr->o.dist) st = dist_grads(ctx, tr, bs, n_mb, &to, &loss_sum, &counted, &bad_micro);
+        for (int64_t k = 0; !tr->o.dist && k < tr->o.accum && !st; k++) {
             flat f;
             if ((st = flatten(ctx, &bs[k], &f))) break;
             if (f.T > 0) {
@@ -191,7 +270,7 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
             flat_free(&f);
         }
     }
-    for (int64_t k = 0; k < tr->o.accum; k++) sw_batch_free(&bs[k]);
+    for (int64_t k = 0; k < n_mb; k++) sw_batch_free(&bs[k]);
     free(bs);
     if (st) return st; /* cursor, adapter and optimizer untouched */
 
@@ -223,7 +302,14 @@ sw_status sw_trainer_step(sw_ctx *ctx, sw_trainer *tr, sw_step_stats *out) {
     } else if (g) { /* clip by scaling inside the update, then keep the host adapter current */
         double mx = tr->o.max_grad_norm;
         float coef = mx > 0 ? (float)(mx / (out->grad_norm + 1e-6)) : 1.0f;
-        if ((st = sw_gpu_optim_update(ctx, g, &tr->o.optim, out->lr, coef < 1.0f ? coef : 1.0f))) return st;
+        float gs = coef < 1.0f ? coef : 1.0f;
+        if (tr->o.dist) {
+            sw_dist_step_opts so = {.bucket_bytes = tr->o.bucket_bytes, .zero1 = tr->o.zero1};
+            st = sw_dist_update(ctx, g, tr->o.dist, &so, &tr->o.optim, out->lr, gs);
+        } else {
+            st = sw_gpu_optim_update(ctx, g, &tr->o.optim, out->lr, gs);
+        }
+        if (st) return st;
         tr->opt->step = sw_gpu_optim_step(g);
         if ((st = sw_gpu_download(ctx, g, tr->lora, false))) return st;
     } else {

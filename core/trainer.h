@@ -33,6 +33,14 @@ typedef struct sw_trainer_opts {
     uint64_t seed;
     bool packing, shuffle, checkpointing;
     bool offload;           /* checkpointing = "offload": layer inputs in pinned host memory (device engine) */
+    /* Data parallel (core/dist.h): this process is one rank of dist
+     * (borrowed; NULL: one device). Each step then reads accum * world
+     * micro-batches of the one-device stream and this rank trains numbers
+     * rank, rank + world, ...; see dist.h for the arithmetic. Needs the
+     * device engine (m->gpu). zero1: the update is sharded over the ranks. */
+    struct sw_dist *dist;
+    bool zero1;
+    size_t bucket_bytes;    /* gradient all-reduce buckets; 0: 8 MiB */
 } sw_trainer_opts;
 
 typedef struct sw_step_stats {

@@ -19,6 +19,7 @@
 #include "adapter.h"
 #include "safetensors.h"
 #include "trainer.h"
+#include "dist.h"
 #include "gpu.h"
 
 static const char *const files[] = {"adapter/adapter_model.safetensors", "adapter/adapter_config.json",
@@ -39,7 +40,33 @@ static const char *sched_name(sw_schedule s) {
     return s == SW_SCHED_COSINE ? "cosine" : s == SW_SCHED_LINEAR ? "linear" : "constant";
 }
 
+static sw_status save_here(sw_ctx *ctx, const sw_trainer *tr, const char *dir);
+
+/* Data parallel: one checkpoint, the same as one device writes. Every rank
+ * holds the same adapter; with ZeRO-1 each holds current moments only for
+ * its slice, so they are gathered first (every rank must call save). Rank 0
+ * writes; the others learn whether it could, so a script that saves and then
+ * resumes sees the same outcome on every rank. */
 sw_status sw_trainer_save(sw_ctx *ctx, const sw_trainer *tr, const char *dir) {
+    sw_dist *d = tr->o.dist;
+    if (!d) return save_here(ctx, tr, dir);
+    if (tr->o.zero1 && sw_gpu_mirrors(tr->m->gpu, tr->lora) && sw_dist_gather_optim(ctx, tr->m->gpu, d))
+        return sw_err_prefix(ctx, "trainer: save");
+    sw_status st = sw_dist_rank(d) == 0 ? save_here(ctx, tr, dir) : SW_OK;
+    /* back to this rank's slice (the gather made whole arrays) */
+    sw_ctx c1;
+    sw_ctx_init(&c1);
+    if (tr->o.zero1 && sw_gpu_mirrors(tr->m->gpu, tr->lora) && sw_dist_shard_optim(&c1, tr->m->gpu, d) && !st)
+        st = sw_err(ctx, c1.status, "trainer: save: %s", c1.msg);
+    double failed = st ? 1 : 0;
+    sw_ctx c2;
+    sw_ctx_init(&c2);
+    if (sw_dist_sum_host(&c2, d, &failed, 1)) return st ? st : sw_err(ctx, c2.status, "%s", c2.msg);
+    if (!st && failed > 0) return sw_err(ctx, SW_EIO, "trainer: rank 0 could not save %s", dir);
+    return st;
+}
+
+static sw_status save_here(sw_ctx *ctx, const sw_trainer *tr, const char *dir) {
     char tmp[4200], p[4300];
     snprintf(tmp, sizeof tmp, "%s.tmp-%d", dir, (int)getpid());
     remove_tree(tmp);
@@ -83,6 +110,8 @@ sw_status sw_trainer_save(sw_ctx *ctx, const sw_trainer *tr, const char *dir) {
     json_object_set_new(j, "adapter_seed", json_integer((json_int_t)tr->lora->seed));
     json_object_set_new(opts, "batch", json_integer(tr->o.batch));
     json_object_set_new(opts, "accum", json_integer(tr->o.accum));
+    /* accum is per rank: a step read accum x gpus micro-batches */
+    json_object_set_new(opts, "gpus", json_integer(tr->o.dist ? sw_dist_world(tr->o.dist) : 1));
     json_object_set_new(opts, "lr", json_real(tr->o.lr));
     json_object_set_new(opts, "schedule", json_string(sched_name(tr->o.schedule)));
     json_object_set_new(opts, "warmup", json_integer(tr->o.warmup_steps));
@@ -195,6 +224,7 @@ sw_status sw_trainer_restore(sw_ctx *ctx, sw_trainer *tr, const char *dir) {
     if (json_is_integer(aseed)) tr->lora->seed = (uint64_t)json_integer_value(aseed);
     /* a model on the GPU trains from the restored adapter and moments */
     if (tr->m->gpu && !(st = sw_gpu_set_lora(ctx, tr->m->gpu, tr->lora))) st = sw_gpu_upload_optim(ctx, tr->m->gpu, tr->opt);
+    if (!st && tr->m->gpu && tr->o.zero1) st = sw_dist_shard_optim(ctx, tr->m->gpu, tr->o.dist);
 done:
     sw_st_close(sf);
     sw_lora_free(saved);

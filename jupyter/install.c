@@ -101,6 +101,7 @@ static int mkdirs(char *path) {
 int jupyter_install_main(int argc, char **argv, const char *argv0) {
     (void)argv0;
     const char *prefix = NULL, *mode = "signal", *name = "stepwise";
+    int gpus = 1;
     bool user = true;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--user")) user = true;
@@ -118,6 +119,12 @@ int jupyter_install_main(int argc, char **argv, const char *argv0) {
                 fprintf(stderr, "stepwise: --name must be a plain directory name\n");
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--gpus") && i + 1 < argc) {
+            gpus = atoi(argv[++i]); /* the kernel starts this many ranks (lua/ranks.c) */
+            if (gpus < 1 || gpus > 64) {
+                fprintf(stderr, "stepwise: --gpus is a number of GPUs from 1 to 64\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--interrupt-mode") && i + 1 < argc) {
             mode = argv[++i];
             if (strcmp(mode, "signal") && strcmp(mode, "message")) {
@@ -126,7 +133,7 @@ int jupyter_install_main(int argc, char **argv, const char *argv0) {
             }
         } else {
             fprintf(stderr, "usage: stepwise install-kernel [--user | --sys-prefix | --prefix DIR] "
-                            "[--interrupt-mode signal|message] [--name NAME]\n");
+                            "[--interrupt-mode signal|message] [--name NAME] [--gpus N]\n");
             return 2;
         }
     }
@@ -153,9 +160,16 @@ int jupyter_install_main(int argc, char **argv, const char *argv0) {
         fprintf(stderr, "stepwise: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
+    char gs[16], display[64];
+    snprintf(gs, sizeof gs, "%d", gpus);
+    snprintf(display, sizeof display, gpus > 1 ? "stepwise (Lua, %d GPUs)" : "stepwise (Lua)", gpus);
     json_t *spec = json_pack("{s:[s,s,s,s],s:s,s:s,s:s,s:{}}", "argv", exe, "kernel", "-f", "{connection_file}",
-                             "display_name", "stepwise (Lua)", "language", "lua", "interrupt_mode", mode,
-                             "metadata");
+                             "display_name", display, "language", "lua", "interrupt_mode", mode, "metadata");
+    if (spec && gpus > 1) { /* kernel -f CONN --gpus N */
+        json_t *av = json_object_get(spec, "argv");
+        json_array_append_new(av, json_string("--gpus"));
+        json_array_append_new(av, json_string(gs));
+    }
     char file[PATH_MAX + 16];
     snprintf(file, sizeof file, "%s/kernel.json", dir);
     int rc = json_dump_file(spec, file, JSON_INDENT(2));

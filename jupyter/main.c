@@ -10,8 +10,11 @@
 
 int jupyter_kernel_main(int argc, char **argv) {
     const char *conn = NULL;
-    for (int i = 0; i < argc; i++)
+    int gpus = 1;
+    for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-f") && i + 1 < argc) conn = argv[++i];
+        else if (!strcmp(argv[i], "--gpus") && i + 1 < argc) gpus = atoi(argv[++i]);
+    }
     /* Our own log keeps the real stderr; fd 2 will feed cells' output. */
     int logfd = dup(2);
     kw_log = logfd >= 0 ? fdopen(logfd, "w") : stderr;
@@ -25,6 +28,13 @@ int jupyter_kernel_main(int argc, char **argv) {
      * client's interrupt must not kill the kernel. */
     signal(SIGINT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    /* worker ranks (lua/ranks.c) start before any socket is open: they
+     * follow every cell, each on its own GPU */
+    if (gpus < 1 || gpus > 64) {
+        fprintf(kw_log, "stepwise kernel: --gpus is a number of GPUs from 1 to 64\n");
+        return 2;
+    }
+    if (gpus > 1 && lsw_ranks_launch(gpus, "/proc/self/exe")) return 1;
     lua_State *L = lsw_newstate();
     if (!L) return 1;
     lsw_profile_set(true);
@@ -41,5 +51,6 @@ int jupyter_kernel_main(int argc, char **argv) {
     int rc = kp_run(L);
     kw_close();
     lua_close(L);
+    lsw_ranks_shutdown();
     return rc;
 }

@@ -70,6 +70,22 @@ void       lsw_push_tensor(lua_State *L, sw_tensor *t); /* takes ownership */
 
 /* A fresh state with the standard libraries, the global `sw` and the prelude.
  * NULL (with a message on stderr) if the prelude fails to load. */
+/* Several GPUs (lua/ranks.c): rank 0 starts the workers and forwards each
+ * cell (begin before running it, end after: returns the workers that
+ * failed, their errors printed); a worker runs the cells it is sent. */
+int  lsw_ranks_launch(int world, const char *exe);
+void lsw_ranks_begin(const char *code, size_t len, const char *name);
+int  lsw_ranks_end(bool ok);
+void lsw_ranks_shutdown(void);
+int  lsw_ranks_worker_main(int rank, int world, int fd);
+int  lsw_ranks_rank(void);
+int  lsw_ranks_world(void);
+struct sw_dist;
+/* The session's communicator for a trainer of `gpus` ranks on m's device. */
+struct sw_model;
+sw_status lsw_ranks_dist(sw_ctx *ctx, int gpus, const struct sw_model *m, struct sw_dist **out);
+void lsw_open_ranks(lua_State *L);
+
 lua_State *lsw_newstate(void);
 int        luaopen_sw(lua_State *L);
 

@@ -53,7 +53,7 @@ static int m_load(lua_State *L) {
      * "emulate": the GPU code path on host memory, for testing it anywhere. */
     int gpu_dev = -2;
     if (!strcmp(dev, "emulate")) gpu_dev = SW_GPU_EMULATE;
-    else if (!strcmp(dev, "cuda")) gpu_dev = 0;
+    else if (!strcmp(dev, "cuda")) gpu_dev = lsw_ranks_rank(); /* rank r of --gpus N: GPU r */
     else if (!strncmp(dev, "cuda:", 5) && dev[5] >= '0' && dev[5] <= '9') gpu_dev = atoi(dev + 5);
     else if (strcmp(dev, "cpu"))
         return luaL_error(L, "sw.load: device '%s' is not one of cpu, cuda, cuda:N, emulate", dev);

@@ -109,6 +109,7 @@ int luaopen_sw(lua_State *L) {
     lsw_open_gguf(L);
     lsw_open_safetensors(L);
     lsw_open_chat(L);
+    lsw_open_ranks(L);
     return 1;
 }
 

@@ -24,7 +24,7 @@ void lsw_optim_opts(lua_State *L, int idx, const char *fn, sw_optim_opts *o);
 static const char *const trainer_opts[] = {"batch", "accum", "lr", "schedule", "warmup", "warmup_ratio", "optim",
                                            "betas", "eps", "weight_decay", "momentum", "max_grad_norm", "max_steps",
                                            "epochs", "seed", "packing", "shuffle", "checkpointing", "eval",
-                                           "eval_every", "quiet", NULL};
+                                           "eval_every", "quiet", "gpus", "zero", "bucket_mb", NULL};
 
 static sw_trainer *check_trainer(lua_State *L, int idx) { return lsw_check_object(L, idx, LSW_TRAINER, "Trainer"); }
 
@@ -110,11 +110,31 @@ static void read_opts(lua_State *L, int idx, int ds_idx, const char *fn, sw_trai
     o->checkpointing = lsw_opt_bool(L, idx, fn, "checkpointing", 0);
 }
 
+/* gpus = N (data parallel over this session's N ranks), zero = 0 | 1
+ * (ZeRO-1: the optimizer update sharded), bucket_mb (all-reduce buckets). */
+static void read_dist_opts(lua_State *L, int idx, const char *fn, const sw_model *m, sw_trainer_opts *o) {
+    lua_Integer gpus = lsw_opt_integer(L, idx, fn, "gpus", 1);
+    lua_Integer zero = lsw_opt_integer(L, idx, fn, "zero", 0);
+    lua_Number mb = lsw_opt_number(L, idx, fn, "bucket_mb", 0);
+    if (gpus < 1) luaL_error(L, "%s: option 'gpus' must be at least 1, got %d", fn, (int)gpus);
+    if (zero != 0 && zero != 1) luaL_error(L, "%s: option 'zero' must be 0 or 1 (ZeRO-1), got %d", fn, (int)zero);
+    if (mb < 0 || mb > 4096) luaL_error(L, "%s: option 'bucket_mb' must be within 0..4096, got %g", fn, mb);
+    o->zero1 = zero == 1;
+    o->bucket_bytes = (size_t)(mb * 1048576.0);
+    o->dist = NULL;
+    if (gpus > 1) {
+        sw_ctx ctx;
+        sw_ctx_init(&ctx);
+        if (lsw_ranks_dist(&ctx, (int)gpus, m, &o->dist)) luaL_error(L, "%s: %s", fn, ctx.msg);
+    }
+}
+
 static void new_trainer(lua_State *L, int model_idx, int ds_idx, int opts_idx, const char *fn) {
     sw_model *m = lsw_check_model(L, model_idx);
     sw_dataset *ds = lsw_check_dataset(L, ds_idx);
     sw_trainer_opts o;
     read_opts(L, opts_idx, ds_idx, fn, &o);
+    read_dist_opts(L, opts_idx, fn, m, &o);
     int eval_every = 0;
     if (!lua_isnoneornil(L, opts_idx)) {
         lua_getfield(L, opts_idx, "eval");
@@ -440,12 +460,36 @@ static int t_resume(lua_State *L) {
     lua_pushnumber(L, json_real_value(json_object_get(o, "beta2")));
     lua_rawseti(L, -2, 2);
     lua_setfield(L, opts, "betas");
+    /* a checkpoint of N ranks resumes on M: the step keeps its micro-batches
+     * (accum x gpus), so accum becomes accum N / M */
+    lua_Integer saved_gpus = 1, want_gpus = 1;
+    lua_getfield(L, opts, "gpus");
+    if (lua_isinteger(L, -1)) saved_gpus = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_setfield(L, opts, "gpus");
     if (lua_istable(L, 4)) {
-        static const char *const extra[] = {"eval", "eval_every", "quiet"};
-        for (int i = 0; i < 3; i++) {
+        static const char *const extra[] = {"eval", "eval_every", "quiet", "gpus", "zero", "bucket_mb"};
+        for (int i = 0; i < 6; i++) {
             lua_getfield(L, 4, extra[i]);
             lua_setfield(L, opts, extra[i]);
         }
+        /* read without raising: j is still held; new_trainer checks the type */
+        lua_getfield(L, 4, "gpus");
+        if (lua_isinteger(L, -1)) want_gpus = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    if (saved_gpus != want_gpus) {
+        lua_getfield(L, opts, "accum");
+        lua_Integer total = lua_tointeger(L, -1) * saved_gpus;
+        lua_pop(L, 1);
+        if (want_gpus < 1 || total % want_gpus) {
+            json_decref(j);
+            return luaL_error(L, "sw.resume: option 'gpus' = %d does not divide the checkpoint's %d micro-batches per step",
+                              (int)want_gpus, (int)total);
+        }
+        lua_pushinteger(L, total / want_gpus);
+        lua_setfield(L, opts, "accum");
     }
     /* the adapter: loaded from the checkpoint, replacing one of that name */
     lua_getglobal(L, "sw");

@@ -10,6 +10,8 @@
  *   stepwise kernel -f CONN       the Jupyter kernel (jupyter/)
  *   stepwise install-kernel [--user | --sys-prefix | --prefix DIR]
  *   stepwise --to-ipynb FILE.lua [-o OUT.ipynb]   the notebook of a cell script
+ *   stepwise --gpus N ...         also start N-1 worker ranks that follow every cell
+ *                                 (lua/ranks.c); private: --rank R --world N --ctl-fd F
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,7 @@ static void usage(FILE *f) {
             "  kernel -f CONN   run as a Jupyter kernel\n"
             "  install-kernel [--user | --sys-prefix | --prefix DIR] [--interrupt-mode signal|message]\n"
             "  --to-ipynb FILE.lua [-o OUT.ipynb]   write the notebook of a `-- %%%%` script\n"
+            "  --gpus N         N ranks, one per GPU: workers follow every cell (sw.trainer{gpus = N})\n"
             "  -h, --help       this help\n");
 }
 
@@ -55,10 +58,14 @@ int main(int argc, char **argv) {
     repl_script_opts so = {false, false, isatty(STDOUT_FILENO) && !getenv("NO_COLOR")};
     bool interactive = false;
     int profile = -1; /* -1: the mode's default */
+    int gpus = 1;
     int script = 0;
     const char *exprs[64];
     int nexpr = 0;
 
+    /* a worker rank started by `--gpus N` (lua/ranks.c) */
+    if (argc == 7 && !strcmp(argv[1], "--rank") && !strcmp(argv[3], "--world") && !strcmp(argv[5], "--ctl-fd"))
+        return lsw_ranks_worker_main(atoi(argv[2]), atoi(argv[4]), atoi(argv[6]));
     if (argc > 1 && !strcmp(argv[1], "kernel")) return jupyter_kernel_main(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "install-kernel")) return jupyter_install_main(argc - 2, argv + 2, argv[0]);
     if (argc > 1 && !strcmp(argv[1], "--to-ipynb")) return lsw_to_ipynb_main(argc - 2, argv + 2);
@@ -70,6 +77,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-i")) interactive = true;
         else if (!strcmp(a, "--profile")) profile = 1;
         else if (!strcmp(a, "--no-profile")) profile = 0;
+        else if (!strcmp(a, "--gpus")) {
+            char *end = NULL;
+            long n = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (!end || *end || n < 1 || n > 64) {
+                fprintf(stderr, "stepwise: --gpus needs a number of GPUs from 1 to 64\n");
+                return 2;
+            }
+            gpus = (int)n;
+            i++;
+        }
         else if (!strcmp(a, "--version") || !strcmp(a, "-v")) {
             printf("stepwise 0.1.0 (%s)\n", LUA_RELEASE);
             return 0;
@@ -104,8 +121,12 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    if (gpus > 1 && lsw_ranks_launch(gpus, "/proc/self/exe")) return 1;
     lua_State *L = lsw_newstate();
-    if (!L) return 1;
+    if (!L) {
+        lsw_ranks_shutdown();
+        return 1;
+    }
     set_args(L, argv, argc, script ? script : argc - 1);
 
     bool stdin_tty = isatty(STDIN_FILENO);
@@ -121,5 +142,6 @@ int main(int argc, char **argv) {
         rc = repl_interactive(L);
     }
     lua_close(L);
+    lsw_ranks_shutdown();
     return rc;
 }

@@ -83,8 +83,10 @@ void repl_report(lua_State *L, const char *msg, bool traceback) {
 }
 
 int repl_run_string(lua_State *L, const char *code, const char *name) {
+    lsw_ranks_begin(code, strlen(code), name);
     int st = luaL_loadbuffer(L, code, strlen(code), name);
     if (st == LUA_OK) st = repl_docall(L, 0, 0);
+    if (lsw_ranks_end(st == LUA_OK) && st == LUA_OK) return 1;
     if (st != LUA_OK) {
         repl_report(L, lua_tostring(L, -1), st == LUA_ERRRUN);
         lua_pop(L, 1);
@@ -107,11 +109,13 @@ int repl_run_cell(lua_State *L, const char *code, const char *name, bool *expr, 
     int st = LUA_OK;
     if (!*expr) st = luaL_loadbuffer(L, code, strlen(code), name);
     lsw_cell_begin(cell);
+    lsw_ranks_begin(code, strlen(code), name); /* the other ranks run it too */
     if (st == LUA_OK) {
         lsw_set_echoing(*expr);
         st = repl_docall(L, 0, LUA_MULTRET);
         lsw_set_echoing(false);
     }
+    lsw_ranks_end(st == LUA_OK);
     return st;
 }
 

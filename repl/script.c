@@ -191,10 +191,12 @@ int repl_run_file(lua_State *L, const char *path, const repl_script_opts *o) {
         const char *code = lua_tolstring(L, -1, &clen);
         lsw_cell t;
         lsw_cell_begin(&t);
+        lsw_ranks_begin(code, clen, chunkname); /* the other ranks run it too */
         int st = luaL_loadbuffer(L, code, clen, chunkname);
         lua_remove(L, -2);
         if (st == LUA_OK) st = repl_docall(L, 0, 0);
         fflush(stdout);
+        if (lsw_ranks_end(st == LUA_OK)) rc = 1;
         if (st != LUA_OK) {
             repl_report(L, lua_tostring(L, -1), st == LUA_ERRRUN);
             lua_pop(L, 1);
