@@ -50,20 +50,29 @@ end
 
 local function mib(b) return string.format("%+.1f MiB", b / MiB) end
 
+local function adapter_and_trainer(m)
+  local lora = m:lora{ r = 16, alpha = 16, seed = 3407, targets = TARGETS }
+  local ds = sw.dataset(DATA, { model = m, max_len = 128 })
+  return lora, sw.trainer(m, ds, { batch = 2, accum = 1, max_steps = 10, seed = 3, quiet = true })
+end
+
+local function setup()
+  local m = sw.load(MODEL, { quant = "nf4", max_seq = 512, device = DEVICE })
+  return m, adapter_and_trainer(m)
+end
+
 T.test("accounted device memory vs the driver", function()
   local s0 = snap()
   local m = sw.load(MODEL, { quant = "nf4", max_seq = 512, device = DEVICE })
   local s1 = snap()
-  local lora = m:lora{ r = 16, alpha = 16, seed = 3407, targets = TARGETS }
-  local ds = sw.dataset(DATA, { model = m, max_len = 256 })
-  local tr = sw.trainer(m, ds, { batch = 4, accum = 1, max_steps = 10, quiet = true })
+  local lora, tr = adapter_and_trainer(m)
   local s2 = snap()
   tr:step()
   local s3 = snap()
   tr:free()
   lora:free()
   m:free()
-  tr, lora, m, ds = nil, nil, nil, nil -- the dataset (host memory) goes with the last reference
+  tr, lora, m = nil, nil, nil -- the dataset (host memory) goes with the trainer's last reference
   local s4 = snap()
   local steps = { { "load (NF4 weights)", s0, s1, 0 }, { "adapter + trainer", s1, s2, 0 },
                   { "first step", s2, s3, 32 * MiB }, { "free everything", s3, s4, 0 } }
@@ -95,13 +104,6 @@ T.test("accounted device memory vs the driver", function()
     print(string.format("  left with the driver after freeing: %s (cuBLASLt workspace + handle, kernel code)", mib(held)))
   end
 end)
-
-local function setup()
-  local m = sw.load(MODEL, { quant = "nf4", max_seq = 512, device = DEVICE })
-  local lora = m:lora{ r = 16, alpha = 16, seed = 3407, targets = TARGETS }
-  local ds = sw.dataset(DATA, { model = m, max_len = 128 })
-  return m, lora, sw.trainer(m, ds, { batch = 2, accum = 1, max_steps = 10, seed = 3, quiet = true })
-end
 
 T.test("a step that does not fit changes nothing; the next one runs", function()
   local m, lora, tr = setup()
