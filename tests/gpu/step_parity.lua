@@ -17,17 +17,18 @@
 -- rounding) with float32 accumulation, and keeps the residual stream in bf16
 -- between layers as HF's bf16 models do; the CPU is float32 throughout. On
 -- the 2-layer random models of tests/unit/test_gpu_engine.c that costs about
--- 1.2e-2 on logits and 1.8e-2 on gradients. Through SmolLM2's 30 layers the
--- loss, a mean over ~250 tokens, stays close (measured on the emulated
--- device: 6e-3 NF4, 8e-3 Q4_1; limit 2e-2, as the gradient norm's 3e-2),
--- while a gradient's error grows with the layers its signal crossed, down
--- from the head and back up through the bf16 residual stream: about 2e-2 in
--- layer 29, 7e-2 in layers 0-1 (a relative error e is a cosine of 1 - e^2/2:
--- 0.9975 at 7e-2). All gradients together, what an optimizer step sees,
--- measured 4.3e-2 / 3.9e-2: limit 6e-2, also for the median tensor. The
--- worst single tensor (small ones in the bottom layers) measured 1.1e-1:
--- limit 1.5e-1. Measured values are printed, so drift shows long before a
--- limit trips.
+-- 1.2e-2 on logits and 1.8e-2 on gradients. SmolLM2 adds a noise floor of
+-- its own: its residual stream carries a few huge activations (|x| ~ 750,
+-- where one bf16 step is 4), and RMSNorm divides every token by them, so a
+-- change of summation order that flips a few hundred last bits moves the
+-- loss by ~1%. Measured on the emulated device: loss 5.5e-3 (NF4) and
+-- 8.6e-3 (Q4_1), limit 2e-2, and 3e-2 for the gradient norm. A gradient's
+-- error grows with the layers its signal crossed (about 2e-2 at the top,
+-- 6e-2 at the bottom; a relative error e is a cosine of 1 - e^2/2): all
+-- gradients together, what an optimizer step sees, 3.2e-2 / 3.9e-2, limit
+-- 6e-2, as for the median tensor. The worst single tensor, a small one in
+-- the bottom layers, 8e-2 / 1.4e-1: limit 2e-1. Measured values are
+-- printed, so drift shows long before a limit trips.
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local T = dofile(here .. "/../lua/harness.lua")
 
@@ -35,7 +36,7 @@ local DEVICE = arg[1] or "emulate"
 local QUANTS = {}
 for q in (arg[2] or "nf4,keep"):gmatch("[^,]+") do QUANTS[#QUANTS + 1] = q end
 local MODEL, DATA = "smollm2-135m-instruct", "tutorials/data/travel_train.jsonl"
-local TOL = { loss = 2e-2, norm = 3e-2, all = 6e-2, median = 6e-2, tensor = 1.5e-1 }
+local TOL = { loss = 2e-2, norm = 3e-2, all = 6e-2, median = 6e-2, tensor = 2e-1 }
 local TARGETS = { "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj" }
 local OPTS = { batch = 2, accum = 2, lr = 2e-4, max_steps = 4, warmup = 0, schedule = "constant", shuffle = true,
                seed = 7, quiet = true, max_grad_norm = 0 }
