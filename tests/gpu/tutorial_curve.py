@@ -101,6 +101,7 @@ def main():
     ap.add_argument("--parallel", action="store_true",
                     help="run both at once, the CPU run with all cores but two (the device run mostly waits)")
     a = ap.parse_args()
+    a.bin = os.path.abspath(a.bin)  # the runs start in their own folders
     out = pathlib.Path(a.out) if a.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
