@@ -209,6 +209,7 @@ static int dequant_bucket(sw_dtype t) {
 #define ARGS_swiglu_bwd (ctx, dev, dg, du, da, g, u, n)
 #define ARGS_embed (ctx, dev, out, table, ids, T, C)
 #define ARGS_add_bias (ctx, dev, y, b, T, N, ldy)
+#define ARGS_residual_add (ctx, dev, y, x, T, N, ldy)
 #define ARGS_dropout (ctx, dev, out, out_t, add, x, p, seed, call, which, first, n)
 #define ARGS_cross_entropy (ctx, dev, loss, dlogits, logits, target, dscale, rows, V)
 #define ARGS_sumsq (ctx, dev, out, x, n)
@@ -231,6 +232,7 @@ static int dequant_bucket(sw_dtype t) {
 #define BUCKET_OF_swiglu_bwd B_swiglu_bwd
 #define BUCKET_OF_embed B_embed
 #define BUCKET_OF_add_bias B_add_bias
+#define BUCKET_OF_residual_add B_residual_add
 #define BUCKET_OF_dropout B_dropout
 #define BUCKET_OF_cross_entropy B_cross_entropy
 #define BUCKET_OF_sumsq B_sumsq

@@ -115,7 +115,7 @@ static size_t carve(eng *E, char *base) {
     E->pos = take(&cv, sizeof(int32_t) * (size_t)T);
     E->tgt = take(&cv, sizeof(int32_t) * (size_t)T);
     E->cu = take(&cv, sizeof(int32_t) * (size_t)(E->n_seqs + 1));
-    E->dh = take(&cv, FL(T * E->C)); /* the head's gradient even without backward (unused) */
+    E->dh = take(&cv, FL(T * E->C)); /* gradients into the norms; in the forward, residual_fwd's float32 sums */
     if (E->backward) {
         E->dres = take(&cv, FL(T * E->C));
         E->dres_b = take(&cv, BF(T * E->C));
@@ -207,14 +207,47 @@ static sw_status lora_group_fwd(eng *E, const gcache *c, int64_t li, int k, cons
     return SW_OK;
 }
 
-/* y (T, out, stride ldy) += scale U_t B_t^T */
-static sw_status lora_out(eng *E, const gcache *c, int64_t li, int t, sw_bf16 *y, int64_t ldy) {
+/* y (T, out, stride ldy; bf16 or float32) = scale U_t B_t^T + beta y */
+static sw_status lora_out(eng *E, const gcache *c, int64_t li, int t, void *y, sw_dtype yt, int64_t ldy, float beta) {
     const glora_layer *L = lora_of(E, li);
     if (!L || L->slot[t] < 0) return SW_OK;
     int k = sw_gpu_group_of[t];
     int64_t r = E->g->r, w = L->nt[k] * r, out = E->g->layers[li].lin[t].out;
-    return gemm(E, false, true, E->T, out, r, E->g->scale, c->U[k] + L->slot[t] * r, w, E->g->pb + L->offB[t], r, 1.0f,
-                y, SW_BF16, ldy);
+    return gemm(E, false, true, E->T, out, r, E->g->scale, c->U[k] + L->slot[t] * r, w, E->g->pb + L->offB[t], r, beta,
+                y, yt, ldy);
+}
+
+/* An adapter's term must reach the bf16 activations through one rounding
+ * of a float32 sum. Rounded separately, a term below half a bf16 step of
+ * what it is added to vanishes: early in training, while B is small, all of
+ * it, so the forward would not see the updates the backward asked for.
+ *
+ * y (T, out) = x W_t^T + scale U_t B_t^T: the adapter's term goes in first
+ * and the frozen GEMM accumulates onto it in float32. */
+static sw_status proj_fwd(eng *E, const gcache *c, int64_t li, int t, sw_bf16 *y, const sw_bf16 *x) {
+    const glora_layer *L = lora_of(E, li);
+    const gweight *w = &E->g->layers[li].lin[t];
+    bool lora = L && L->slot[t] >= 0;
+    if (lora) CK(lora_out(E, c, li, t, y, SW_BF16, w->out, 0.0f));
+    return frozen_fwd(E, y, x, w, lora);
+}
+
+/* y (T, C), the residual stream, += x W_t^T + scale U_t B_t^T: both terms
+ * summed in float32 in E->dh (free during the forward, and before a
+ * recomputed layer's backward writes it), then added in one rounding. The
+ * residual is much larger than one layer's update, so adding the terms to
+ * it one after the other would lose far more of the adapter's. */
+static sw_status residual_fwd(eng *E, const gcache *c, int64_t li, int t, sw_bf16 *y, const sw_bf16 *x) {
+    const glora_layer *L = lora_of(E, li);
+    const gweight *w = &E->g->layers[li].lin[t];
+    if (!L || L->slot[t] < 0) return frozen_fwd(E, y, x, w, true);
+    const sw_bf16 *W;
+    CK(sw_gpu_weight(E->ctx, E->g, w, &W));
+    CK(lora_out(E, c, li, t, E->dh, SW_F32, w->out, 0.0f));
+    CK(gemm(E, false, true, E->T, w->out, w->in, 1.0f, x, w->in, W, w->in, 1.0f, E->dh, SW_F32, w->out));
+    CK(E->ops->residual_add(E->ctx, E->dev, y, E->dh, E->T, w->out, w->out));
+    if (w->b) CK(E->ops->add_bias(E->ctx, E->dev, y, w->b, E->T, w->out, w->out));
+    return SW_OK;
 }
 
 /* dB_t += s dy^T U_t;  dU_t = s dy B_t  (dy: T x out, stride ldy) */
@@ -286,11 +319,8 @@ static void rows_view(const eng *E, const gcache *c, int64_t li, int64_t t0, eng
 
 /* g, u (with their adapters), a = SwiGLU(g, u) and the down adapter's x A^T */
 static sw_status mlp_up(eng *E, const gcache *c, int64_t li) {
-    const glayer *G = &E->g->layers[li];
-    CK(frozen_fwd(E, c->g, c->h2, &G->lin[SW_LORA_GATE], false));
-    CK(lora_out(E, c, li, SW_LORA_GATE, c->g, E->FF));
-    CK(frozen_fwd(E, c->u, c->h2, &G->lin[SW_LORA_UP], false));
-    CK(lora_out(E, c, li, SW_LORA_UP, c->u, E->FF));
+    CK(proj_fwd(E, c, li, SW_LORA_GATE, c->g, c->h2));
+    CK(proj_fwd(E, c, li, SW_LORA_UP, c->u, c->h2));
     CK(E->ops->swiglu_fwd(E->ctx, E->dev, E->a, c->g, c->u, E->T * E->FF));
     return lora_group_fwd(E, c, li, GG_DOWN, E->a, E->FF);
 }
@@ -334,12 +364,9 @@ static sw_status layer_fwd(eng *E, const gcache *c, int64_t li, bool recompute) 
     CK(op->rmsnorm_fwd(E->ctx, E->dev, c->h1, c->r1, x_in, G->attn_norm, eps, T, C));
     CK(lora_group_fwd(E, c, li, GG_QKV, c->h1, C));
     sw_bf16 *qd = cfg->qk_norm ? c->qraw : c->q, *kd = cfg->qk_norm ? c->kraw : c->k;
-    CK(frozen_fwd(E, qd, c->h1, &G->lin[SW_LORA_Q], false));
-    CK(lora_out(E, c, li, SW_LORA_Q, qd, E->QD));
-    CK(frozen_fwd(E, kd, c->h1, &G->lin[SW_LORA_K], false));
-    CK(lora_out(E, c, li, SW_LORA_K, kd, E->KVD));
-    CK(frozen_fwd(E, c->v, c->h1, &G->lin[SW_LORA_V], false));
-    CK(lora_out(E, c, li, SW_LORA_V, c->v, E->KVD));
+    CK(proj_fwd(E, c, li, SW_LORA_Q, qd, c->h1));
+    CK(proj_fwd(E, c, li, SW_LORA_K, kd, c->h1));
+    CK(proj_fwd(E, c, li, SW_LORA_V, c->v, c->h1));
     if (cfg->qk_norm) {
         CK(op->rmsnorm_fwd(E->ctx, E->dev, c->q, c->rq, c->qraw, G->q_norm, eps, T * E->Hq, D));
         CK(op->rmsnorm_fwd(E->ctx, E->dev, c->k, c->rk, c->kraw, G->k_norm, eps, T * E->Hkv, D));
@@ -349,9 +376,8 @@ static sw_status layer_fwd(eng *E, const gcache *c, int64_t li, bool recompute) 
     CK(op->attn_fwd(E->ctx, E->dev, c->att, c->lse, c->q, c->k, c->v, E->cu, E->n_seqs, E->maxlen, T,
                     window_of(E, li), E->Hq, E->Hkv, D));
     CK(sw_gpu_copy(E->ctx, g, c->x_mid, x_in, BF(T * C)));
-    CK(frozen_fwd(E, c->x_mid, c->att, &G->lin[SW_LORA_O], true));
     CK(lora_group_fwd(E, c, li, GG_O, c->att, E->QD));
-    CK(lora_out(E, c, li, SW_LORA_O, c->x_mid, C));
+    CK(residual_fwd(E, c, li, SW_LORA_O, c->x_mid, c->att));
     CK(op->rmsnorm_fwd(E->ctx, E->dev, c->h2, c->r2, c->x_mid, G->mlp_norm, eps, T, C));
     CK(lora_group_fwd(E, c, li, GG_GU, c->h2, C));
     /* recompute: the MLP is redone chunk by chunk inside layer_bwd, and the
@@ -365,8 +391,7 @@ static sw_status layer_fwd(eng *E, const gcache *c, int64_t li, bool recompute) 
         gcache cv;
         rows_view(E, c, li, t0, &V, &cv);
         CK(mlp_up(&V, &cv, li));
-        CK(frozen_fwd(&V, x_out + t0 * C, V.a, &G->lin[SW_LORA_DOWN], true));
-        CK(lora_out(&V, &cv, li, SW_LORA_DOWN, x_out + t0 * C, C));
+        CK(residual_fwd(&V, &cv, li, SW_LORA_DOWN, x_out + t0 * C, V.a));
     }
     return sw_ckpt_after_write(E->ctx, g, li + 1);
 }

@@ -67,6 +67,9 @@ typedef uint16_t sw_bf16;
               int64_t C))                                                                                     \
     /* y (T, N, row stride ldy) += b (N) */                                                                   \
     X(add_bias, (sw_ctx *ctx, int dev, sw_bf16 *y, const float *b, int64_t T, int64_t N, int64_t ldy))         \
+    /* y (T, N, row stride ldy) = bf16(y + x), x float32 (T, N) packed: a projection's output summed in      \
+     * float32 lands on the bf16 residual stream in one rounding */                                           \
+    X(residual_add, (sw_ctx *ctx, int dev, sw_bf16 *y, const float *x, int64_t T, int64_t N, int64_t ldy))     \
     /* LoRA dropout, the same stream as core/train.c's lora_input: element i of x stands for element          \
      * first + i of (T, in), which is zero when hash4(seed, call, li * SW_LORA_NTARGETS + t, first + i)       \
      * < p * (2^64-1), else x * 1/(1-p). out is BF16 or F32; add: out += that (the backward's dx). */         \

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/adapter.h"
+#include "core/gpu.h"
 #include "core/train.h"
 #include "lsw.h"
 
@@ -26,6 +27,12 @@ static sw_model *lora_model(lua_State *L, int idx) {
     lua_pop(L, 1);
     if (!slot || !*slot) luaL_error(L, "this LoRA's model has been freed");
     return *slot;
+}
+
+/* The model's device copy when it holds l (a trainer uploaded it): l's
+ * gradients then live there, and the host tensors are stale. */
+static sw_gpu *device_of(sw_model *m, const sw_lora *l) {
+    return m->gpu && sw_gpu_mirrors(m->gpu, l) ? m->gpu : NULL;
 }
 
 /* Push the model's adapter table (created on first use). */
@@ -195,16 +202,26 @@ static int l_disable(lua_State *L) {
 }
 
 static int l_zero_grad(lua_State *L) {
-    sw_lora_zero_grad(check_lora(L, 1));
+    sw_lora *l = check_lora(L, 1);
+    sw_lora_zero_grad(l);
+    sw_gpu *g = device_of(lora_model(L, 1), l);
+    sw_ctx ctx;
+    sw_ctx_init(&ctx);
+    if (g) lsw_check(L, &ctx, sw_gpu_zero_grad(&ctx, g));
     return 0;
 }
 
-/* A table of PEFT name -> copy of A/B (which = 0) or of their gradients. */
+/* A table of PEFT name -> copy of A/B (which = 0) or of their gradients.
+ * Gradients of an adapter that trains on a device come from the device:
+ * that is where the last step (or model:loss) put them. The host keeps the
+ * parameters current after every step, so weights need no download. */
 static int named_tensors(lua_State *L, bool grads) {
     sw_lora *l = check_lora(L, 1);
-    lua_newtable(L);
     sw_ctx ctx;
     sw_ctx_init(&ctx);
+    sw_gpu *g = grads ? device_of(lora_model(L, 1), l) : NULL;
+    if (g) lsw_check(L, &ctx, sw_gpu_download(&ctx, g, l, true));
+    lua_newtable(L);
     for (int64_t i = 0; i < l->n_layers; i++)
         for (int t = 0; t < SW_LORA_NTARGETS; t++) {
             sw_lora_pair *p = &l->pairs[i][t];
@@ -285,7 +302,9 @@ static int32_t *int_list(lua_State *L, int idx, const char *what, int64_t *n) {
  *   -> mean loss over trained tokens, their count, logits (T, V) if asked.
  * starts: 0-based offsets of the packed samples after the first ({5, 9}
  * means samples [0,5) [5,9) [9,T)). backward adds d(mean loss) to the
- * active adapter's gradients. */
+ * active adapter's gradients. On a model whose device copy holds the active
+ * adapter (a trainer put it there) it runs on the device, like the trainer's
+ * steps, so the gradients accumulate where lora:grads() reads them. */
 static int m_loss(lua_State *L) {
     sw_model *m = lsw_check_model(L, 1);
     static const char *const keys[] = {"labels", "starts", "backward", "checkpointing", "logits", NULL};
@@ -326,7 +345,8 @@ static int m_loss(lua_State *L) {
     }
     double sum;
     int64_t n;
-    lsw_check(L, &ctx, sw_train_batch(&ctx, m, &b, &o, &sum, &n));
+    sw_gpu *g = m->lora ? device_of(m, m->lora) : NULL;
+    lsw_check(L, &ctx, g ? sw_gpu_train_batch(&ctx, g, &b, &o, &sum, &n) : sw_train_batch(&ctx, m, &b, &o, &sum, &n));
     lua_pushnumber(L, n ? sum / (double)n : NAN);
     lua_pushinteger(L, n);
     if (want_logits) {

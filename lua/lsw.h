@@ -103,6 +103,11 @@ void lsw_profile_set(bool on);
  * so functions that print their result (sw.mem) leave the printing to it. */
 void lsw_set_echoing(bool on);
 bool lsw_echoing(void);
+/* The device sw.load uses when a call names none (`stepwise --device`):
+ * cpu, cuda, cuda:N or emulate. false (nothing changed) for another name.
+ * Unset, it is $STEPWISE_DEVICE or "cpu". */
+bool        lsw_set_default_device(const char *name);
+const char *lsw_default_device(void);
 /* "1.5 GiB", "12.0 MiB", "512 B" */
 const char *lsw_format_bytes(double bytes, char *buf, size_t n);
 /* Monotonic seconds. */

@@ -38,6 +38,46 @@ static bool ends_with(const char *s, const char *suffix) {
 
 static const char *const load_opts[] = {"quant", "max_seq", "device", NULL};
 
+/* Where sw.load puts the training copy when the call names no device: the
+ * `stepwise --device` flag or sw.default_device(), else $STEPWISE_DEVICE,
+ * else the CPU. So a tutorial runs on a GPU without being edited. */
+static char default_device[32];
+
+/* "cpu" -> -2, "emulate" -> SW_GPU_EMULATE, "cuda" / "cuda:N" -> N; anything
+ * else -> -3. */
+static int parse_device(const char *dev) {
+    if (!strcmp(dev, "cpu")) return -2;
+    if (!strcmp(dev, "emulate")) return SW_GPU_EMULATE;
+    if (!strcmp(dev, "cuda")) return lsw_ranks_rank(); /* rank r of --gpus N: GPU r */
+    if (!strncmp(dev, "cuda:", 5) && dev[5]) {
+        char *end;
+        long i = strtol(dev + 5, &end, 10);
+        if (!*end && dev[5] >= '0' && dev[5] <= '9' && i < 64) return (int)i;
+    }
+    return -3;
+}
+
+bool lsw_set_default_device(const char *name) {
+    if (!name || strlen(name) >= sizeof default_device || parse_device(name) == -3) return false;
+    snprintf(default_device, sizeof default_device, "%s", name);
+    return true;
+}
+
+const char *lsw_default_device(void) {
+    if (default_device[0]) return default_device;
+    const char *e = getenv("STEPWISE_DEVICE");
+    return e && *e ? e : "cpu";
+}
+
+/* sw.default_device([name]) -> the default before the call. */
+static int m_default_device(lua_State *L) {
+    const char *name = luaL_optstring(L, 1, NULL);
+    lua_pushstring(L, lsw_default_device());
+    if (name && !lsw_set_default_device(name))
+        return luaL_error(L, "sw.default_device: '%s' is not one of cpu, cuda, cuda:N, emulate", name);
+    return 1;
+}
+
 /* sw.load(name_or_path, {quant=, max_seq=, device=}) */
 static int m_load(lua_State *L) {
     const char *what = luaL_checkstring(L, 1);
@@ -48,15 +88,15 @@ static int m_load(lua_State *L) {
         return luaL_error(L, "sw.load: unknown quant '%s' (keep, nf4, bf16, f16, f32)", q);
     o.max_seq = lsw_opt_integer(L, 2, "sw.load", "max_seq", 0);
     if (o.max_seq < 0) return luaL_error(L, "sw.load: max_seq must be positive");
-    const char *dev = lsw_opt_string(L, 2, "sw.load", "device", "cpu");
+    const char *dev = lsw_opt_string(L, 2, "sw.load", "device", NULL);
+    bool from_default = !dev;
+    if (!dev) dev = lsw_default_device();
     /* "cuda[:i]": training runs on GPU i (generation stays on the CPU copy);
      * "emulate": the GPU code path on host memory, for testing it anywhere. */
-    int gpu_dev = -2;
-    if (!strcmp(dev, "emulate")) gpu_dev = SW_GPU_EMULATE;
-    else if (!strcmp(dev, "cuda")) gpu_dev = lsw_ranks_rank(); /* rank r of --gpus N: GPU r */
-    else if (!strncmp(dev, "cuda:", 5) && dev[5] >= '0' && dev[5] <= '9') gpu_dev = atoi(dev + 5);
-    else if (strcmp(dev, "cpu"))
-        return luaL_error(L, "sw.load: device '%s' is not one of cpu, cuda, cuda:N, emulate", dev);
+    int gpu_dev = parse_device(dev);
+    if (gpu_dev == -3)
+        return luaL_error(L, "sw.load: device '%s'%s is not one of cpu, cuda, cuda:N, emulate", dev,
+                          from_default && !default_device[0] ? " (from STEPWISE_DEVICE)" : "");
     char path[4096];
     if (!strcmp(what, DEFAULT_MODEL)) {
         cache_path(path, sizeof path, DEFAULT_FILE);
@@ -243,6 +283,10 @@ static int m_index(lua_State *L) {
         lua_pushinteger(L, sw_model_n_params(m));
     } else if (!strcmp(k, "max_seq")) {
         lua_pushinteger(L, m->max_seq);
+    } else if (!strcmp(k, "device")) { /* where it trains: "cpu", "cuda:0", "emulate" */
+        char name[SW_DEVICE_NAME_MAX];
+        sw_device d = m->gpu ? sw_gpu_device(m->gpu) : SW_DEV_CPU;
+        lua_pushstring(L, !m->gpu ? "cpu" : d == SW_DEV_CPU ? "emulate" : sw_device_name(d, name, sizeof name));
     } else if (!strcmp(k, "n_past")) {
         lua_pushinteger(L, m->n_past);
     } else if (!strcmp(k, "quant")) {
@@ -594,8 +638,8 @@ static const luaL_Reg methods[] = {{"free", m_free},         {"logits", m_logits
                                    {"chat", m_chat},         {"reset", m_reset},   {NULL, NULL}};
 static const luaL_Reg metamethods[] = {{"__gc", m_gc},       {"__close", m_gc},   {"__tostring", m_tostring},
                                        {"__index", m_index}, {NULL, NULL}};
-static const char *const fields[] = {"tokenizer", "config", "n_params", "max_seq", "n_past", "quant", NULL};
-static const luaL_Reg functions[] = {{"load", m_load}, {NULL, NULL}};
+static const char *const fields[] = {"tokenizer", "config", "n_params", "max_seq", "n_past", "quant", "device", NULL};
+static const luaL_Reg functions[] = {{"load", m_load}, {"default_device", m_default_device}, {NULL, NULL}};
 
 void lsw_open_model(lua_State *L) {
     lsw_new_class(L, LSW_MODEL, methods, metamethods, fields);

@@ -7,6 +7,7 @@
  *   stepwise -e CODE              run CODE (may repeat; runs before FILE)
  *   stepwise -i ...               enter the REPL after the rest
  *   --profile / --no-profile      the per-cell cost line (default: on in the REPL)
+ *   --device NAME                 where sw.load trains when a call names no device
  *   stepwise kernel -f CONN       the Jupyter kernel (jupyter/)
  *   stepwise install-kernel [--user | --sys-prefix | --prefix DIR]
  *   stepwise --to-ipynb FILE.lua [-o OUT.ipynb]   the notebook of a cell script
@@ -36,6 +37,8 @@ static void usage(FILE *f) {
             "  -i               enter the REPL after running the script or -e code\n"
             "  --profile        print the cost line after every cell (default in the REPL)\n"
             "  --no-profile     do not\n"
+            "  --device NAME    train on NAME (cpu, cuda, cuda:N, emulate) wherever sw.load names\n"
+            "                   no device; default $STEPWISE_DEVICE, else cpu\n"
             "  --version        print the version\n"
             "  kernel -f CONN   run as a Jupyter kernel\n"
             "  install-kernel [--user | --sys-prefix | --prefix DIR] [--interrupt-mode signal|message]\n"
@@ -103,6 +106,18 @@ int main(int argc, char **argv) {
                 return 2;
             }
             exprs[nexpr++] = argv[++i];
+        } else if (!strcmp(a, "--device") || !strncmp(a, "--device=", 9)) {
+            const char *device = NULL;
+            if (a[8] == '=') device = a + 9;
+            else if (i + 1 < argc) device = argv[++i];
+            else {
+                fprintf(stderr, "stepwise: --device needs a device name\n");
+                return 2;
+            }
+            if (!lsw_set_default_device(device)) {
+                fprintf(stderr, "stepwise: --device '%s' is not one of cpu, cuda, cuda:N, emulate\n", device);
+                return 2;
+            }
         } else if (!strcmp(a, "--")) {
             if (i + 1 < argc) script = i + 1;
             break;

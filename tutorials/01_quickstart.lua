@@ -9,12 +9,13 @@
 -- base — QLoRA — for a few minutes on the CPU, and measure again. Every
 -- cell ends with its cost: time, and memory by category.
 --
--- STEPWISE_QUICK=1 runs a short version (CI uses it).
+-- STEPWISE_QUICK=1 runs a short version (CI uses it); STEPWISE_STEPS=n sets
+-- the number of training steps. On a GPU: ./stepwise --device cuda tutorials/01_quickstart.lua
 
 -- %% 1. Settings
 sw.profile(true)
 local quick = os.getenv("STEPWISE_QUICK") == "1"
-STEPS = quick and 4 or 100           -- optimizer steps of 4 samples each
+STEPS = tonumber(os.getenv("STEPWISE_STEPS") or "") or (quick and 4 or 100)  -- optimizer steps of 4 samples each
 EVAL_N = quick and 8 or 40           -- held-out questions to score
 -- The data sits next to this file: from the repository root (the REPL) or
 -- from tutorials/ (Jupyter starts a notebook's kernel in its folder).

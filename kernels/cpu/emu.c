@@ -185,6 +185,15 @@ sw_status sw_add_bias_emu(sw_ctx *ctx, int dev, sw_bf16 *y, const float *b, int6
     return SW_OK;
 }
 
+sw_status sw_residual_add_emu(sw_ctx *ctx, int dev, sw_bf16 *y, const float *x, int64_t T, int64_t N, int64_t ldy) {
+    (void)ctx;
+    DEV_UNUSED;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t j = 0; j < N; j++)
+            y[t * ldy + j] = sw_f32_to_bf16(sw_bf16_to_f32(y[t * ldy + j]) + x[t * N + j]);
+    return SW_OK;
+}
+
 sw_status sw_dropout_emu(sw_ctx *ctx, int dev, void *out, sw_dtype out_t, bool add, const sw_bf16 *x, float p,
                          uint64_t seed, uint64_t call, uint64_t which, uint64_t first, int64_t n) {
     DEV_UNUSED;

@@ -15,7 +15,9 @@
  * Decoders: exact equality of bit patterns with bf16(sw_dequant_cpu) /
  * bf16(sw_nf4_dequant_cpu) on random bytes (fp16 scale fields kept finite),
  * at aligned and misaligned addresses; NF4 quantization bit-exact in codes
- * and absmax on 1M normals plus blocks built to hit the edge cases. */
+ * and absmax on 1M normals plus blocks built to hit the edge cases.
+ * SW_GPU_TEST_SMALL=1 (tests/gpu/run under compute-sanitizer) or
+ * SW_TEST_NO_BENCH=1 skip the timings, whose shapes take minutes there. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -437,7 +439,7 @@ int main(void) {
     test_gemm();
     test_dequant();
     test_nf4();
-    if (!getenv("SW_TEST_NO_BENCH")) bench();
+    if (!getenv("SW_TEST_NO_BENCH") && !getenv("SW_GPU_TEST_SMALL")) bench();
     CHECK_DONE();
 }
 #endif

@@ -65,6 +65,17 @@ T.test("bad paths and options are clear errors", function()
   T.raises(function() m:generate("hi") end, "loaded without a tokenizer")
 end)
 
+T.test("the default device: sw.default_device / stepwise --device / STEPWISE_DEVICE", function()
+  local was = sw.default_device("emulate")           -- what `stepwise --device emulate` sets
+  local m <close> = sw.load(FIX .. "llama", { max_seq = 8 })
+  T.eq(m.device, "emulate")
+  local c <close> = sw.load(FIX .. "llama", { max_seq = 8, device = "cpu" })  -- a call's own device wins
+  T.eq(c.device, "cpu")
+  T.eq(sw.default_device(was), "emulate")
+  T.raises(function() sw.default_device("tpu") end, "not one of cpu, cuda, cuda:N, emulate")
+  T.eq(sw.default_device(), was)                     -- a refused name changes nothing
+end)
+
 T.test("adapters: several by name, one active, enable/disable, replace, without_adapter", function()
   local m <close> = sw.load(FIX .. "llama", { max_seq = 32 })
   local ids = { 1, 5, 9, 200, 3 }
