@@ -130,13 +130,13 @@ static size_t carve(eng *E, char *base) {
         int64_t w = 1;
         for (int k = 0; k < GG_COUNT; k++) w = E->maxw[k] > w ? E->maxw[k] : w;
         E->dU = take(&cv, BF(T * w));
+#ifdef SW_HAVE_CUDA
+        if (E->dev != SW_GPU_EMULATE) E->ws = take(&cv, sw_attn_bwd_ws_bytes(T, E->Hq, E->Hkv, E->D));
+#endif
     }
     if (E->drop) { /* the widest adapter input: (T, C or QD), or a chunk of (rows, FF) */
         int64_t wide = T * (E->C > E->QD ? E->C : E->QD);
         E->xd = take(&cv, BF(wide > E->mlp_rows * E->FF ? wide : E->mlp_rows * E->FF));
-#ifdef SW_HAVE_CUDA
-        if (E->dev != SW_GPU_EMULATE) E->ws = take(&cv, sw_attn_bwd_ws_bytes(T, E->Hq, E->Hkv, E->D));
-#endif
     }
     return cv.off;
 }
