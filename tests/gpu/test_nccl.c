@@ -50,7 +50,9 @@ static void test_collectives(sw_ctx *ctx, sw_dist *d, sw_gpu *g) {
     CHECK_EQ_INT(sw_gpu_upload(ctx, g, dv, h, sizeof(float) * N), SW_OK);
     CHECK_EQ_INT(sw_dist_all_reduce(ctx, d, dv, N), SW_OK);
     CHECK_EQ_INT(sw_dist_wait(ctx, d), SW_OK);
-    CHECK_EQ_INT(sw_dist_all_gather(ctx, d, dv, N), SW_OK);
+    sw_status ag = sw_dist_all_gather(ctx, d, dv, N);
+    if (ag) fprintf(stderr, "all-gather: %s\n", ctx->msg); /* the message says which NCCL call */
+    CHECK_EQ_INT(ag, SW_OK);
     CHECK_EQ_INT(sw_dist_broadcast(ctx, d, dv, sizeof(float) * N, 0), SW_OK);
     CHECK_EQ_INT(sw_gpu_fetch(ctx, g, back, dv, sizeof(float) * N), SW_OK);
     CHECK(!memcmp(h, back, sizeof(float) * N));
