@@ -202,7 +202,8 @@ static sw_status n_all_reduce(sw_ctx *ctx, sw_dist *d, float *buf, int64_t n) {
 
 static sw_status n_wait(sw_ctx *ctx, sw_dist *d) {
     nccl *N = d->impl;
-    if (alive(ctx, d) || !N->pending) return ctx->status;
+    if (alive(ctx, d)) return ctx->status;
+    if (!N->pending) return SW_OK; /* not ctx->status: it may hold an earlier, handled error */
     CU(cudaEventRecord(N->done, N->comm_stream), "event");
     CU(cudaStreamWaitEvent(engine_stream(N), N->done, 0), "stream wait");
     N->pending = false;
