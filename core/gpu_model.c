@@ -172,6 +172,12 @@ static sw_status gpu_shell(sw_ctx *ctx, const sw_model_config *cfg, int dev, con
     }
     if (cfg->head_dim % 2 || cfg->n_heads % cfg->n_kv_heads)
         return sw_err(ctx, SW_EINVAL, "gpu: unsupported head layout");
+    /* the CUDA attention kernels are built for these head sizes: say so at
+     * load rather than at the first step */
+    int64_t D = cfg->head_dim;
+    if (dev != SW_GPU_EMULATE && D != 16 && D != 32 && D != 64 && D != 128)
+        return sw_err(ctx, SW_EUNSUPPORTED, "gpu: head dim %lld is not supported on CUDA (16, 32, 64 or 128)",
+                      (long long)D);
     sw_gpu *g = calloc(1, sizeof *g);
     if (!g || !(g->layers = calloc((size_t)cfg->n_layers, sizeof *g->layers))) {
         free(g);

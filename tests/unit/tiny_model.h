@@ -19,7 +19,7 @@ static void fill(float *x, int64_t n, uint64_t seed, float scale) {
     for (int64_t i = 0; i < n; i++) x[i] = scale * frand(&seed);
 }
 
-enum { V = 64, C = 32, FF = 48, NL = 3, H = 4, KV = 2, D = 8 };
+enum { V = 64, C = 64, FF = 48, NL = 3, H = 4, KV = 2, D = 16 }; /* D: a head size the CUDA attention has */
 
 static sw_model *tiny_model(sw_ctx *ctx) {
     sw_model_config c = {0};
