@@ -177,20 +177,24 @@ sw_status sw_embed_emu(sw_ctx *ctx, int dev, sw_bf16 *out, const sw_bf16 *table,
     return SW_OK;
 }
 
+/* y (T, N, stride ldy) += row t of x at x + t * xs (xs = 0: a bias) */
+static void add_rows(sw_bf16 *y, const float *x, int64_t xs, int64_t T, int64_t N, int64_t ldy) {
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t j = 0; j < N; j++)
+            y[t * ldy + j] = sw_f32_to_bf16(sw_bf16_to_f32(y[t * ldy + j]) + x[t * xs + j]);
+}
+
 sw_status sw_add_bias_emu(sw_ctx *ctx, int dev, sw_bf16 *y, const float *b, int64_t T, int64_t N, int64_t ldy) {
     (void)ctx;
     DEV_UNUSED;
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t j = 0; j < N; j++) y[t * ldy + j] = sw_f32_to_bf16(sw_bf16_to_f32(y[t * ldy + j]) + b[j]);
+    add_rows(y, b, 0, T, N, ldy);
     return SW_OK;
 }
 
 sw_status sw_residual_add_emu(sw_ctx *ctx, int dev, sw_bf16 *y, const float *x, int64_t T, int64_t N, int64_t ldy) {
     (void)ctx;
     DEV_UNUSED;
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t j = 0; j < N; j++)
-            y[t * ldy + j] = sw_f32_to_bf16(sw_bf16_to_f32(y[t * ldy + j]) + x[t * N + j]);
+    add_rows(y, x, N, T, N, ldy);
     return SW_OK;
 }
 

@@ -351,41 +351,14 @@ extern "C" sw_status sw_embed_cuda(sw_ctx *ctx, int dev, sw_bf16 *out, const sw_
     return SW_OK;
 }
 
-/* y[t, n] = bf16(y[t, n] + b[n]) for n < N; columns N..ldy-1 untouched. */
-__global__ void add_bias_kernel(bf16 *y, const float *b, long long T, long long N, long long ldy, bool vec) {
+/* y[t, n] = bf16(y[t, n] + x[t * xs + n]) for n < N; columns N..ldy-1
+ * untouched. xs = 0 adds one row to every row (a bias), xs = N a matrix
+ * (the residual stream's float32 sums). */
+__global__ void add_rows_kernel(bf16 *y, const float *x, long long xs, long long T, long long N, long long ldy,
+                                bool vec) {
     for (long long t = blockIdx.x; t < T; t += gridDim.x) {
         bf16 *yr = y + t * ldy;
-        if (vec) {
-            for (long long c = (long long)threadIdx.x * 8; c < N; c += (long long)blockDim.x * 8) {
-                float v[8], bv[8];
-                ldv<8>(yr + c, v);
-                ldv<8>(b + c, bv);
-#pragma unroll
-                for (int k = 0; k < 8; k++) v[k] += bv[k];
-                stv<8>(yr + c, v);
-            }
-        } else {
-            for (long long c = threadIdx.x; c < N; c += blockDim.x) yr[c] = __float2bfloat16_rn(tof(yr[c]) + b[c]);
-        }
-    }
-}
-
-extern "C" sw_status sw_add_bias_cuda(sw_ctx *ctx, int dev, sw_bf16 *y, const float *b, int64_t T, int64_t N,
-                                      int64_t ldy) {
-    SW_OP_ENTER(ctx, dev);
-    if (T <= 0 || N <= 0) return SW_OK;
-    const bool vec = N % 8 == 0 && ldy % 8 == 0 && al16(y) && al16(b);
-    const unsigned blocks = T < 65535 ? (unsigned)T : 65535u;
-    add_bias_kernel<<<blocks, row_threads(vec ? N / 8 : N), 0, stream_of(dev)>>>((bf16 *)y, b, T, N, ldy, vec);
-    SW_CUDA_CHECK(ctx, dev, cudaGetLastError());
-    return SW_OK;
-}
-
-/* y[t, n] = bf16(y[t, n] + x[t, n]) for n < N: add_bias with a row of x per row of y. */
-__global__ void residual_add_kernel(bf16 *y, const float *x, long long T, long long N, long long ldy, bool vec) {
-    for (long long t = blockIdx.x; t < T; t += gridDim.x) {
-        bf16 *yr = y + t * ldy;
-        const float *xr = x + t * N;
+        const float *xr = x + t * xs;
         if (vec) {
             for (long long c = (long long)threadIdx.x * 8; c < N; c += (long long)blockDim.x * 8) {
                 float v[8], xv[8];
@@ -401,15 +374,25 @@ __global__ void residual_add_kernel(bf16 *y, const float *x, long long T, long l
     }
 }
 
-extern "C" sw_status sw_residual_add_cuda(sw_ctx *ctx, int dev, sw_bf16 *y, const float *x, int64_t T, int64_t N,
-                                          int64_t ldy) {
+static sw_status add_rows(sw_ctx *ctx, int dev, sw_bf16 *y, const float *x, int64_t xs, int64_t T, int64_t N,
+                          int64_t ldy) {
     SW_OP_ENTER(ctx, dev);
     if (T <= 0 || N <= 0) return SW_OK;
-    const bool vec = N % 8 == 0 && ldy % 8 == 0 && al16(y) && al16(x);
+    const bool vec = N % 8 == 0 && ldy % 8 == 0 && xs % 8 == 0 && al16(y) && al16(x);
     const unsigned blocks = T < 65535 ? (unsigned)T : 65535u;
-    residual_add_kernel<<<blocks, row_threads(vec ? N / 8 : N), 0, stream_of(dev)>>>((bf16 *)y, x, T, N, ldy, vec);
+    add_rows_kernel<<<blocks, row_threads(vec ? N / 8 : N), 0, stream_of(dev)>>>((bf16 *)y, x, xs, T, N, ldy, vec);
     SW_CUDA_CHECK(ctx, dev, cudaGetLastError());
     return SW_OK;
+}
+
+extern "C" sw_status sw_add_bias_cuda(sw_ctx *ctx, int dev, sw_bf16 *y, const float *b, int64_t T, int64_t N,
+                                      int64_t ldy) {
+    return add_rows(ctx, dev, y, b, 0, T, N, ldy);
+}
+
+extern "C" sw_status sw_residual_add_cuda(sw_ctx *ctx, int dev, sw_bf16 *y, const float *x, int64_t T, int64_t N,
+                                          int64_t ldy) {
+    return add_rows(ctx, dev, y, x, N, T, N, ldy);
 }
 
 /* ------------------------------------------------------------ dropout */
