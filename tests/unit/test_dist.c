@@ -183,7 +183,10 @@ static void *failing_rank(rank_job *j) {
 static void test_failures(void) {
     for (int mode = 0; mode < 2; mode++) {
         rank_job jobs[3];
-        run_ranks(3, 0.5, failing_rank, &mode, jobs);
+        /* an abort wakes the others at once, so its deadline can be long: a
+         * short one could pass first on a loaded machine and the waiters
+         * would report a timeout instead of the failure */
+        run_ranks(3, mode == 0 ? 60.0 : 0.5, failing_rank, &mode, jobs);
         for (int r = 0; r < 3; r += 2) {
             CHECK_EQ_INT(jobs[r].st, SW_ESTATE);
             CHECK_CONTAINS(jobs[r].msg, mode == 0 ? "rank 1 failed" : "waited");
